@@ -1,0 +1,192 @@
+"""`repoloom corpus ...`: build a corpus, show one repository's order, fetch real corpora."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from repoloom.cli import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    corpus = subparsers.add_parser(
+        "corpus", help="repositories -> repository-level training samples"
+    )
+    commands = corpus.add_subparsers(dest="corpus_command", metavar="COMMAND")
+
+    build = commands.add_parser(
+        "build",
+        help="build dependency-ordered samples from repositories",
+        description=(
+            "Each SOURCE is a repository directory, a git URL, an archive (.tar.gz, .tgz, .tar.xz, "
+            ".zip; PyPI sdists, npm tarballs) or a Stack-layout table (.parquet, .jsonl: one row per "
+            "file with repository name, path and content)."
+        ),
+    )
+    build.add_argument("sources", nargs="*", metavar="SOURCE")
+    build.add_argument(
+        "--repos-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="every sub-directory / archive inside is one repository (repeatable)",
+    )
+    build.add_argument(
+        "--out", required=True, help="output directory (resumes when it holds an unfinished build)"
+    )
+    build.add_argument("--config", help="YAML config (see configs/corpus/default.yaml)")
+    build.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: the core count)"
+    )
+    build.add_argument(
+        "--order-mode", choices=["scc", "paper"], help="override order.mode of the config"
+    )
+    build.add_argument(
+        "--overwrite", action="store_true", help="discard a different build found in --out"
+    )
+    build.add_argument(
+        "--keep-work", action="store_true", help="keep per-repository intermediate files"
+    )
+    build.add_argument("--repo-column", help="Stack-layout tables: repository name column")
+    build.add_argument("--path-column", help="Stack-layout tables: file path column")
+    build.add_argument("--content-column", help="Stack-layout tables: file content column")
+    build.add_argument("--no-progress", action="store_true")
+    build.set_defaults(func=cmd_build)
+
+    order = commands.add_parser(
+        "order", help="print one repository's files in sample order, with dependency edges"
+    )
+    order.add_argument("repo", metavar="REPO", help="a repository directory")
+    order.add_argument("--mode", choices=["scc", "paper"], default=None)
+    order.add_argument("--json", action="store_true", help="machine-readable output")
+    order.add_argument("--config", help="YAML config")
+    order.set_defaults(func=cmd_order)
+
+    config = commands.add_parser(
+        "config", help="print the default configuration (a starting point to copy)"
+    )
+    config.set_defaults(func=cmd_config)
+
+    try:
+        from repoloom.corpus.fetch_cli import register_fetch
+    except ModuleNotFoundError as exc:
+        if exc.name != "repoloom.corpus.fetch_cli":
+            raise
+    else:
+        register_fetch(commands)
+
+    corpus.set_defaults(func=lambda args: corpus.print_help() or 2)
+
+
+def _load_config(path: str | None):
+    from repoloom.corpus.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from repoloom.corpus.build import BuildError, build_corpus
+    from repoloom.corpus.sources import SourceError, expand_sources
+
+    config = _load_config(args.config)
+    if args.order_mode:
+        config.order.mode = args.order_mode
+    if not args.sources and not args.repos_dir:
+        raise UserError("give at least one SOURCE or --repos-dir")
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    try:
+        tasks = expand_sources(
+            args.sources, args.repos_dir, (args.repo_column, args.path_column, args.content_column)
+        )
+        result = build_corpus(
+            tasks,
+            args.out,
+            config,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            keep_work=args.keep_work,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    except (SourceError, BuildError) as exc:
+        raise UserError(str(exc)) from exc
+    report = result.report
+    out = Path(args.out)
+    print(
+        f"{report['repositories']} repositories, {report['files_in']:,} files in, {report['files_kept']:,} kept, "
+        f"{report['samples']['count']:,} samples ({report['samples']['bytes'] / 1e6:.1f} MB)"
+    )
+    for failed in report["repositories_failed"]:
+        print(f"  failed: {failed['repo']}: {failed['error']}")
+    print(f"samples: {out / 'samples'}")
+    print(f"removed: {out / 'removed'}")
+    print(f"report:  {out / 'report.json'}  {out / 'report.html'}")
+    return 0
+
+
+def cmd_order(args: argparse.Namespace) -> int:
+    from repoloom.corpus.deps import PARSED_LANGUAGES, parse_dependencies
+    from repoloom.corpus.order import order_repository
+    from repoloom.corpus.repo import load_repository
+
+    config = _load_config(args.config)
+    mode = args.mode or config.order.mode
+    if not os.path.isdir(args.repo):
+        raise UserError(f"{args.repo} is not a directory")
+    repo = load_repository(args.repo, config)
+    result = parse_dependencies(repo.texts, repo.languages)
+    parsed = sorted(p for p, lang in repo.languages.items() if lang in PARSED_LANGUAGES)
+    ordered = order_repository(parsed, result.edges, mode)
+    deps_of: dict[str, list[str]] = {}
+    for importer, imported in ordered.edges:
+        deps_of.setdefault(importer, []).append(imported)
+    if args.json:
+        payload = {
+            "repo": str(repo.root),
+            "mode": mode,
+            "components": [
+                [
+                    {"path": p, "language": repo.languages[p], "depends_on": deps_of.get(p, [])}
+                    for p in component
+                ]
+                for component in ordered.components
+            ],
+            "edges": [list(e) for e in ordered.edges],
+            "cycles_broken": ordered.cycles_broken,
+            "unparsed_files": sorted(
+                p for p, lang in repo.languages.items() if lang and lang not in PARSED_LANGUAGES
+            ),
+        }
+        print(json.dumps(payload, indent=1))
+        return 0
+    print(
+        f"# {repo.root} ({mode} order; {len(ordered.edges)} edges, {ordered.cycles_broken} cycle-breaking placements)"
+    )
+    for number, component in enumerate(ordered.components, 1):
+        if len(component) == 1 and not deps_of.get(component[0]):
+            continue
+        print(f"\n## sample {number} ({len(component)} files)")
+        position = {p: i for i, p in enumerate(component)}
+        for i, path in enumerate(component):
+            deps = deps_of.get(path, [])
+            late = [d for d in deps if position.get(d, -1) > i]
+            note = f"  <- {', '.join(deps)}" if deps else ""
+            if late:
+                note += f"  (after it, cycle: {', '.join(late)})"
+            print(f"{i + 1:4d}. {path}{note}")
+    singles = sum(1 for c in ordered.components if len(c) == 1 and not deps_of.get(c[0]))
+    print(f"\n{singles} files without in-repository dependencies stay single-file samples.")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from repoloom.corpus.config import CorpusConfig, dump_config
+
+    print(dump_config(CorpusConfig()), end="")
+    return 0

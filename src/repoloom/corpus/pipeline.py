@@ -1,0 +1,113 @@
+"""One repository through the whole pipeline: read -> decode -> language -> rule filters ->
+dependency parsing -> ordering -> samples.
+
+`process_repository` is a pure function of its task and config (no global state, no output
+files), so an executor can run it anywhere: the local process pool, a Ray task, or a test.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from repoloom.corpus.assemble import Sample, assemble_samples
+from repoloom.corpus.config import CorpusConfig
+from repoloom.corpus.order import edges_in_order, order_repository
+from repoloom.corpus.sources import RepoTask, SourceError, iter_repository_files
+from repoloom.corpus.steps import (
+    FileDoc,
+    StepLog,
+    apply_rule_filters,
+    decode_files,
+    identify_languages,
+)
+
+
+@dataclass
+class RepoResult:
+    repo: str
+    samples: list[Sample]
+    log: StepLog
+    stats: dict = field(default_factory=dict)  # dependency/ordering figures of this repository
+    error: str | None = None  # the repository could not be read at all (counted, run goes on)
+
+
+def _deps():
+    # Imported lazily: the parsers load grammars, which only workers that parse need.
+    from repoloom.corpus import deps
+
+    return deps
+
+
+def order_documents(
+    repo: str,
+    docs: list[FileDoc],
+    config: CorpusConfig,
+    log: StepLog,
+    all_texts: dict[str, str],
+    all_languages: dict[str, str | None],
+):
+    """Dependency parsing and ordering of the files that have a parser; returns components and stats."""
+    deps = _deps()
+    parsed = {d.path: d for d in docs if d.language in deps.PARSED_LANGUAGES}
+    started = time.perf_counter()
+    result = deps.parse_dependencies(all_texts, all_languages)
+    log.time("deps", time.perf_counter() - started)
+    started = time.perf_counter()
+    edges = [(a, b) for a, b in result.edges if a in parsed and b in parsed]
+    ordered = order_repository(sorted(parsed), edges, config.order.mode)
+    log.time("order", time.perf_counter() - started)
+    stats = {
+        "dependency_statements": result.n_statements,
+        "dependency_resolved": result.n_resolved,
+        "dependency_edges": len(result.edges),
+        "dependency_edges_kept_files": len(ordered.edges),
+        "cycles_broken": ordered.cycles_broken,
+        "cyclic_groups": ordered.cyclic_groups,
+        "files_in_cycles": ordered.files_in_cycles,
+        "per_language_deps": result.per_language,
+    }
+    # How well each ordering keeps dependencies first, on this repository's own edges: the
+    # report and BENCHMARKS.md compare modes from these counts.
+    evaluation = {}
+    for mode in ("paper", "scc"):
+        components = (
+            ordered.components
+            if mode == config.order.mode
+            else order_repository(sorted(parsed), edges, mode).components
+        )
+        flat = [p for c in components for p in c]
+        evaluation[mode] = edges_in_order(flat, edges)
+    evaluation["path"] = edges_in_order(sorted(parsed), edges)
+    stats["order_eval"] = {k: list(v) for k, v in evaluation.items()}
+    return ordered.components, parsed, stats
+
+
+def process_repository(task: RepoTask, config: CorpusConfig) -> RepoResult:
+    """Run every step on one repository; never raises for bad input (it is counted instead)."""
+    log = StepLog()
+    repo = task.name
+    try:
+        docs = decode_files(repo, iter_repository_files(task, config.read), config, log)
+    except SourceError as exc:
+        log.count("read", "dropped:repo-error")
+        return RepoResult(repo=repo, samples=[], log=log, error=str(exc))
+    # The dependency resolvers need every text file (go.mod, package.json, tsconfig.json, ...),
+    # including those the filters drop; the references share the strings, nothing is copied.
+    all_texts = {d.path: d.text for d in docs}
+    started = time.perf_counter()
+    docs = identify_languages(docs, config, log)
+    all_languages = {p: None for p in all_texts}
+    all_languages.update({d.path: d.language for d in docs})
+    log.time("language", time.perf_counter() - started)
+    docs = apply_rule_filters(docs, config, log)
+
+    components, parsed, stats = order_documents(repo, docs, config, log, all_texts, all_languages)
+    started = time.perf_counter()
+    unparsed = [d for d in docs if d.path not in parsed]
+    samples, splits = assemble_samples(repo, components, parsed, unparsed, config.order)
+    stats["components_split"] = splits
+    log.count("assemble", "files", len(docs))
+    log.count("assemble", "samples", len(samples))
+    log.time("assemble", time.perf_counter() - started)
+    return RepoResult(repo=repo, samples=samples, log=log, stats=stats)

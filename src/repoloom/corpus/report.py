@@ -1,0 +1,220 @@
+"""`report.json` and `report.html`: the counts of every step, the filter funnel and language mix.
+
+The JSON is the record (every number a later issue or a user compares); the HTML shows the two
+charts people look at (funnel, language mix) as PNGs next to it, plus the tables.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from repoloom.corpus.config import CorpusConfig
+from repoloom.corpus.steps import RULES
+
+FUNNEL_STEPS = ("read", "language", *(name for name, _ in RULES))
+
+
+def _add(target: dict, key: str, n: int | float) -> None:
+    target[key] = target.get(key, 0) + n
+
+
+def aggregate(summaries: Sequence[dict]) -> dict:
+    counts: dict[str, dict[str, int]] = {}
+    timings: dict[str, float] = {}
+    languages_kept: dict[str, dict[str, int]] = {}
+    deps = {
+        "statements": 0,
+        "resolved": 0,
+        "edges": 0,
+        "edges_between_kept_files": 0,
+        "per_language": {},
+    }
+    ordering = {"cycles_broken": 0, "cyclic_groups": 0, "files_in_cycles": 0, "components_split": 0}
+    order_eval: dict[str, list[int]] = {}
+    failed = []
+    samples = sample_bytes = 0
+    for s in summaries:
+        for step, bucket in s["counts"].items():
+            for key, n in bucket.items():
+                _add(counts.setdefault(step, {}), key, n)
+        for step, seconds in s["timings"].items():
+            _add(timings, step, seconds)
+        for language, (files, nbytes) in s["kept_languages"].items():
+            entry = languages_kept.setdefault(language, {"files": 0, "bytes": 0})
+            entry["files"] += files
+            entry["bytes"] += nbytes
+        stats = s.get("stats") or {}
+        if stats:
+            deps["statements"] += stats["dependency_statements"]
+            deps["resolved"] += stats["dependency_resolved"]
+            deps["edges"] += stats["dependency_edges"]
+            deps["edges_between_kept_files"] += stats["dependency_edges_kept_files"]
+            for language, figures in (stats.get("per_language_deps") or {}).items():
+                target = deps["per_language"].setdefault(language, {})
+                for key, n in figures.items():
+                    _add(target, key, n)
+            for key in ("cycles_broken", "cyclic_groups", "files_in_cycles", "components_split"):
+                ordering[key] += stats.get(key, 0)
+            for mode, (good, total) in stats.get("order_eval", {}).items():
+                entry = order_eval.setdefault(mode, [0, 0])
+                entry[0] += good
+                entry[1] += total
+        if s.get("error"):
+            failed.append({"repo": s["repo"], "error": s["error"].strip().splitlines()[-1]})
+        samples += s["samples"]
+        sample_bytes += s["sample_bytes"]
+
+    steps = []
+    previous_out = None
+    for step in FUNNEL_STEPS:
+        bucket = counts.get(step, {})
+        dropped = {
+            k.split(":", 1)[1]: n for k, n in sorted(bucket.items()) if k.startswith("dropped:")
+        }
+        n_in = bucket.get("in", previous_out if previous_out is not None else 0)
+        n_out = bucket.get("out", n_in - sum(dropped.values()))
+        steps.append({"step": step, "in": n_in, "out": n_out, "dropped": dropped})
+        previous_out = n_out
+    identified = {
+        k.split(":", 1)[1]: n
+        for k, n in sorted(counts.get("language", {}).items())
+        if k.startswith("lang:")
+    }
+    ordering["edges_in_order"] = {
+        mode: {"in_order": g, "edges": t, "fraction": (g / t if t else None)}
+        for mode, (g, t) in sorted(order_eval.items())
+    }
+    return {
+        "repositories": len(summaries),
+        "repositories_failed": failed,
+        "files_in": steps[0]["in"],
+        "files_kept": steps[-1]["out"],
+        "steps": steps,
+        "languages_identified": identified,
+        "languages_kept": dict(sorted(languages_kept.items(), key=lambda kv: -kv[1]["bytes"])),
+        "dependencies": deps,
+        "ordering": ordering,
+        "samples": {"count": samples, "bytes": sample_bytes},
+        "_timings": {k: round(v, 3) for k, v in sorted(timings.items())},
+    }
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _charts(report: dict) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    charts = {}
+    steps = report["steps"]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(steps) + 1))
+    names = [f"{s['step']}" for s in steps][::-1]
+    outs = [s["out"] for s in steps][::-1]
+    ax.barh(names, outs, color="#4c72b0")
+    for y, value in enumerate(outs):
+        ax.text(value, y, f" {value:,}", va="center", fontsize=8)
+    ax.set_xlabel("files remaining after the step")
+    ax.set_title(f"Filter funnel ({report['files_in']:,} files in, {report['files_kept']:,} kept)")
+    charts["funnel"] = _png(fig)
+    plt.close(fig)
+
+    mix = list(report["languages_kept"].items())[:25]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(mix), 1) + 1))
+    if mix:
+        labels = [m[0] for m in mix][::-1]
+        values = [m[1]["bytes"] / 1e6 for m in mix][::-1]
+        ax.barh(labels, values, color="#55a868")
+    ax.set_xlabel("MB in samples")
+    ax.set_title("Language mix of the kept files (top 25 by bytes)")
+    charts["languages"] = _png(fig)
+    plt.close(fig)
+    return charts
+
+
+def _table(rows: list[list], header: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(report: dict, charts: dict[str, bytes]) -> str:
+    images = "".join(
+        f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        for name, data in charts.items()
+    )
+    steps = _table(
+        [
+            [s["step"], s["in"], s["out"], ", ".join(f"{k}: {v}" for k, v in s["dropped"].items())]
+            for s in report["steps"]
+        ],
+        ["step", "in", "out", "dropped"],
+    )
+    langs = _table(
+        [[k, v["files"], f"{v['bytes'] / 1e6:.2f}"] for k, v in report["languages_kept"].items()],
+        ["language", "files", "MB"],
+    )
+    order = report["ordering"]
+    eval_rows = [
+        [m, e["in_order"], e["edges"], f"{e['fraction']:.4f}" if e["fraction"] is not None else "-"]
+        for m, e in order["edges_in_order"].items()
+    ]
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>repoloom corpus report</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}img{{max-width:100%;display:block;margin:1em 0}}</style></head><body>
+<h1>Corpus report</h1>
+<p>{report["repositories"]} repositories, {report["files_in"]:,} files in, {report["files_kept"]:,} kept,
+{report["samples"]["count"]:,} samples ({report["samples"]["bytes"] / 1e6:.1f} MB); ordering mode <b>{html.escape(report["config"]["order"]["mode"])}</b>;
+{len(report["repositories_failed"])} repositories failed.</p>
+{images}
+<h2>Steps</h2>{steps}
+<h2>Languages kept</h2>{langs}
+<h2>Dependencies and ordering</h2>
+<p>{report["dependencies"]["statements"]:,} dependency statements, {report["dependencies"]["resolved"]:,} resolved inside their repository,
+{report["dependencies"]["edges"]:,} edges; {order["cyclic_groups"]} cycles ({order["files_in_cycles"]} files), {order["cycles_broken"]} cycle-breaking placements.</p>
+<p>Edges outside cycles whose dependency comes first, per ordering:</p>
+{_table(eval_rows, ["order", "in order", "edges", "fraction"])}
+</body></html>"""
+
+
+def write_report(
+    out: Path,
+    summaries: Sequence[dict],
+    manifest: dict,
+    config: CorpusConfig,
+    wall_seconds: float,
+    workers: int,
+    parts: tuple[int, int],
+) -> dict:
+    report = aggregate(summaries)
+    timings = report.pop("_timings")
+    report.update(
+        {
+            "manifest": manifest,
+            "config": config.to_dict(),
+            "parts": {"samples": parts[0], "removed": parts[1]},
+        }
+    )
+    charts = _charts(report)
+    for name, data in charts.items():
+        (out / f"report_{name}.png").write_bytes(data)
+    (out / "report.html").write_text(render_html(report, charts), encoding="utf-8")
+    (out / "report.json").write_text(
+        json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    # Times vary between runs: they live in run.json, so report.json is reproducible byte for byte.
+    run = {"wall_seconds": round(wall_seconds, 3), "workers": workers, "timings": timings}
+    (out / "run.json").write_text(json.dumps(run, indent=1) + "\n", encoding="utf-8")
+    return report

@@ -1,0 +1,266 @@
+"""File-level pipeline steps: decode, identify the language, and the StarCoder rule filters.
+
+In the manner of datatrove, a step is a small pure function of its input batch: it takes a list
+of documents and returns the ones it keeps, recording each one it drops (with the rule that
+dropped it) in a `StepLog`. The executor that feeds batches to steps lives elsewhere
+(`repoloom.corpus.build`), so the same steps run in the local process pool and on Ray.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from repoloom.corpus.config import CorpusConfig, FilterConfig
+from repoloom.corpus.languages import identify_language
+from repoloom.corpus.sources import RawFile
+
+XML_HEADER = "<?xml version="
+
+
+@dataclass(slots=True)
+class FileDoc:
+    """One decoded file travelling through the pipeline."""
+
+    repo: str
+    path: str
+    text: str
+    n_bytes: int
+    language: str | None = None
+
+
+@dataclass(slots=True)
+class Removal:
+    """A file (or sample) that left the pipeline, and why; one row of `removed/`."""
+
+    repo: str
+    path: str
+    language: str | None
+    n_bytes: int
+    step: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class StepLog:
+    """Per-step counters (documents in/out, drops per reason), timings and the dropped items."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    removed: list[Removal] = field(default_factory=list)
+
+    def count(self, step: str, key: str, n: int = 1) -> None:
+        bucket = self.counts.setdefault(step, {})
+        bucket[key] = bucket.get(key, 0) + n
+
+    def drop(self, step: str, reason: str, doc: FileDoc | RawFile, repo: str = "", **extra) -> None:
+        language = getattr(doc, "language", None)
+        n_bytes = getattr(doc, "n_bytes", None)
+        if n_bytes is None:
+            n_bytes = getattr(doc, "size", 0)
+        self.count(step, f"dropped:{reason}")
+        self.removed.append(
+            Removal(
+                repo=getattr(doc, "repo", repo) or repo,
+                path=doc.path,
+                language=language,
+                n_bytes=int(n_bytes),
+                step=step,
+                reason=reason,
+                detail=str(extra.get("detail", getattr(doc, "detail", "")) or ""),
+            )
+        )
+
+    def time(self, step: str, seconds: float) -> None:
+        self.timings[step] = self.timings.get(step, 0.0) + seconds
+
+    def merge(self, other: StepLog) -> None:
+        for step, bucket in other.counts.items():
+            for key, n in bucket.items():
+                self.count(step, key, n)
+        for step, seconds in other.timings.items():
+            self.time(step, seconds)
+        self.removed.extend(other.removed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: raw bytes -> text documents
+
+
+def decode_files(
+    repo: str, raw_files: Iterable[RawFile], config: CorpusConfig, log: StepLog
+) -> list[FileDoc]:
+    """Keep readable UTF-8 text; count skipped, binary and undecodable files."""
+    started = time.perf_counter()
+    docs = []
+    probe = config.read.binary_probe_bytes
+    for raw in raw_files:
+        log.count("read", "in")
+        if raw.skip_reason:
+            log.drop("read", raw.skip_reason, raw, repo=repo)
+            continue
+        data = raw.data or b""
+        if b"\x00" in data[:probe]:
+            log.drop("read", "binary", raw, repo=repo)
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            log.drop("read", "invalid-utf8", raw, repo=repo, detail=f"byte {exc.start}")
+            continue
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        docs.append(FileDoc(repo=repo, path=raw.path, text=text, n_bytes=len(data)))
+    log.count("read", "out", len(docs))
+    log.time("read", time.perf_counter() - started)
+    return docs
+
+
+def identify_languages(docs: list[FileDoc], config: CorpusConfig, log: StepLog) -> list[FileDoc]:
+    """Set each document's language; unknown files are counted and dropped, not guessed."""
+    kept = []
+    for doc in docs:
+        doc.language = identify_language(doc.path, doc.text[:256].encode("utf-8", "replace"))
+        if doc.language is None:
+            log.drop("language", "unknown-language", doc)
+        else:
+            log.count("language", f"lang:{doc.language}")
+            kept.append(doc)
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule filters: each returns None to keep a document, or the reason to drop it.
+
+_ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
+
+
+def alpha_fraction(text: str) -> float:
+    if not text:
+        return 0.0
+    if text.isascii():
+        # C-speed count for the common case: delete the letters, measure what is gone.
+        raw = text.encode("ascii")
+        letters = len(raw) - len(raw.translate(None, _ASCII_LETTERS))
+    else:
+        letters = sum(map(str.isalpha, text))
+    return letters / len(text)
+
+
+def line_lengths(text: str) -> list[int]:
+    return [len(line) for line in text.splitlines()] or [0]
+
+
+def rule_empty(doc: FileDoc, cfg: FilterConfig) -> str | None:
+    return "empty" if not doc.text.strip() else None
+
+
+def rule_avg_line_length(doc: FileDoc, cfg: FilterConfig) -> str | None:
+    lengths = line_lengths(doc.text)
+    return "avg-line-length" if sum(lengths) / len(lengths) > cfg.max_avg_line_length else None
+
+
+def rule_max_line_length(doc: FileDoc, cfg: FilterConfig) -> str | None:
+    return "max-line-length" if max(line_lengths(doc.text)) > cfg.max_line_length else None
+
+
+def rule_alpha_fraction(doc: FileDoc, cfg: FilterConfig) -> str | None:
+    return "alpha-fraction" if alpha_fraction(doc.text) < cfg.min_alpha_fraction else None
+
+
+def rule_xml_header(doc: FileDoc, cfg: FilterConfig) -> str | None:
+    if doc.language == "xslt":
+        return None
+    return "xml-header" if XML_HEADER in doc.text[: cfg.xml_header_window] else None
+
+
+class _VisibleText(HTMLParser):
+    """Collects the text a browser would show: outside tags, scripts, styles and comments."""
+
+    HIDDEN = frozenset({"script", "style", "head", "title", "template", "noscript"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden_depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.HIDDEN:
+            self.hidden_depth += 1
+
+    def handle_endtag(self, tag):
+        if tag in self.HIDDEN and self.hidden_depth:
+            self.hidden_depth -= 1
+
+    def handle_data(self, data):
+        if not self.hidden_depth:
+            self.parts.append(data)
+
+
+def visible_text_length(html: str) -> int:
+    parser = _VisibleText()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # HTMLParser is lenient; anything else counts as no visible text
+        return 0
+    return len(" ".join(" ".join(parser.parts).split()))
+
+
+def rule_html_visible_text(doc: FileDoc, cfg: FilterConfig) -> str | None:
+    if doc.language != "html":
+        return None
+    visible = visible_text_length(doc.text)
+    if visible < cfg.html_min_visible_chars or visible < cfg.html_min_visible_fraction * len(
+        doc.text
+    ):
+        return "html-visible-text"
+    return None
+
+
+def rule_data_file_size(doc: FileDoc, cfg: FilterConfig) -> str | None:
+    if doc.language not in cfg.data_languages:
+        return None
+    if not cfg.data_min_chars <= len(doc.text) <= cfg.data_max_chars:
+        return "data-file-size"
+    return None
+
+
+Rule = Callable[[FileDoc, FilterConfig], "str | None"]
+
+# The order of the filter funnel in the report.
+RULES: tuple[tuple[str, Rule], ...] = (
+    ("empty", rule_empty),
+    ("avg_line_length", rule_avg_line_length),
+    ("max_line_length", rule_max_line_length),
+    ("alpha_fraction", rule_alpha_fraction),
+    ("xml_header", rule_xml_header),
+    ("html_visible_text", rule_html_visible_text),
+    ("data_file_size", rule_data_file_size),
+)
+
+
+def apply_rule(
+    name: str, rule: Rule, docs: list[FileDoc], cfg: FilterConfig, log: StepLog
+) -> list[FileDoc]:
+    started = time.perf_counter()
+    kept = []
+    for doc in docs:
+        reason = rule(doc, cfg)
+        if reason is None:
+            kept.append(doc)
+        else:
+            log.drop(name, reason, doc)
+    log.count(name, "in", len(docs))
+    log.count(name, "out", len(kept))
+    log.time(name, time.perf_counter() - started)
+    return kept
+
+
+def apply_rule_filters(docs: list[FileDoc], config: CorpusConfig, log: StepLog) -> list[FileDoc]:
+    for name, rule in RULES:
+        docs = apply_rule(name, rule, docs, config.filters, log)
+    return docs
