@@ -62,12 +62,127 @@ class OutputConfig:
     compression: str = "zstd"
 
 
+def _check(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: {message}")
+
+
+@dataclass
+class DedupConfig:
+    # Exact dedup (content hash) and MinHash-LSH near-dedup; docs/corpus-dedup.md.
+    exact_files_in_repo: bool = True  # identical files inside one repository: keep the first path
+    exact_samples: bool = True  # identical whole samples across the corpus
+    near: bool = True  # MinHash + LSH near-dedup of whole samples (the paper's repo level)
+    ngram: int = 5  # word-token shingles
+    num_perm: int = 256
+    threshold: float = 0.85  # Jaccard similarity that makes two samples near-duplicates
+    bands: int = 0  # 0: chosen from the threshold (minimal false positive + negative area)
+    rows: int = 0
+    seed: int = 1
+    verify: bool = True  # keep an LSH pair only when its signature estimate >= threshold
+    keep: str = "largest"  # per cluster: "largest" sample (ties: first), or the "first" one
+    partitions: int = 16  # LSH bucket shards on disk
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.threshold < 1.0, "dedup.threshold", "must be between 0 and 1")
+        _check(self.ngram > 0, "dedup.ngram", "must be positive")
+        _check(self.num_perm > 0, "dedup.num_perm", "must be positive")
+        _check(self.partitions > 0, "dedup.partitions", "must be positive")
+        _check(
+            self.bands >= 0 and self.rows >= 0 and self.bands * self.rows <= self.num_perm,
+            "dedup.bands",
+            "bands * rows must be at most num_perm (0 and 0: chosen from the threshold)",
+        )
+        _check(
+            (self.bands == 0) == (self.rows == 0),
+            "dedup.rows",
+            "set both bands and rows or neither",
+        )
+
+
+@dataclass
+class ScreeningConfig:
+    # Syntax and quality screening of single files; docs/corpus-dedup.md.
+    syntax: bool = True
+    syntax_languages: list[str] = field(
+        default_factory=lambda: [
+            "python",
+            "java",
+            "c",
+            "cpp",
+            "c-sharp",
+            "javascript",
+            "typescript",
+            "go",
+            "rust",
+            "php",
+        ]
+    )
+    syntax_max_error_share: float = 0.05  # drop when > this share of bytes is under ERROR nodes
+    quality: bool = True  # the quality steps below (each also switchable)
+    generated: bool = True  # generator markers in the first `generated_window` characters
+    generated_window: int = 1000
+    minified: bool = True  # ".min." in the name, or whitespace share below the bound
+    minified_min_chars: int = 1000
+    minified_max_whitespace_share: float = 0.08
+    comment_share: bool = True
+    comment_min_lines: int = 10  # files shorter than this (non-blank lines) are not judged
+    max_comment_share: float = 0.95
+    min_comment_share: float = 0.0
+    longest_function: bool = True
+    max_function_lines: int = 1000
+    identifier_length: bool = True
+    min_mean_identifier_length: float = 2.0
+    max_mean_identifier_length: float = 30.0
+    duplicated_lines: bool = True
+    duplicate_line_min_chars: int = 10  # lines shorter than this (stripped) are not counted
+    duplicate_min_lines: int = 20
+    max_duplicated_line_share: float = 0.7
+    scorer: str = "compression"  # "none", "compression", or "package.module:factory"
+    scorer_min: float = 0.1  # keep when scorer_min <= score <= scorer_max
+    scorer_max: float = 0.9
+    scorer_min_chars: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in (
+            "syntax_max_error_share",
+            "minified_max_whitespace_share",
+            "max_comment_share",
+            "min_comment_share",
+            "max_duplicated_line_share",
+        ):
+            _check(0.0 <= getattr(self, name) <= 1.0, f"screening.{name}", "must be in [0, 1]")
+
+
+@dataclass
+class DecontamConfig:
+    # Drop files sharing a word 10-gram with a benchmark (exact match for 3..9-token strings).
+    enabled: bool = True
+    ngram: int = 10
+    min_short_tokens: int = 3  # benchmark strings shorter than `ngram` but this long: exact match
+    benchmarks: list[str] = field(default_factory=lambda: ["humaneval", "mbpp", "gsm8k", "math"])
+    benchmarks_dir: str | None = None  # local copy (--benchmarks-dir; else $REPOLOOM_DATA)
+    extra_jsonl: list[str] = field(default_factory=list)  # more JSONL files: every string field
+    require_all_benchmarks: bool = False  # a benchmark that cannot be found is an error
+
+    def __post_init__(self) -> None:
+        _check(self.ngram >= 2, "decontam.ngram", "must be at least 2")
+        _check(
+            0 < self.min_short_tokens <= self.ngram,
+            "decontam.min_short_tokens",
+            "must be between 1 and decontam.ngram",
+        )
+
+
 @dataclass
 class CorpusConfig:
     read: ReadConfig = field(default_factory=ReadConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
     order: OrderConfig = field(default_factory=OrderConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    screening: ScreeningConfig = field(default_factory=ScreeningConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -82,6 +197,7 @@ _CHOICES = {
     "order.mode": ("scc", "paper"),
     "order.unparsed_mode": ("file", "random"),
     "output.compression": ("zstd", "snappy", "gzip", "none"),
+    "dedup.keep": ("largest", "first"),
 }
 
 

@@ -1,0 +1,542 @@
+"""Per-repository file screening: exact in-repository dedup, syntax and quality screening.
+
+Every rule is a small step in the style of `repoloom.corpus.steps`: it keeps or drops each
+document and records the drop (``log.drop(step, reason, doc, detail=...)``), so every removed
+file lands in ``removed/`` with its reason. Thresholds live in `ScreeningConfig` (the
+``screening`` section of the corpus config); each step can be switched off there.
+
+Syntax: Python files go through ``compile()``; the other nine languages of the dependency parser
+(java, c, cpp, c-sharp, javascript, typescript, go, rust, php) through their tree-sitter
+grammar; a file is dropped when the bytes under ERROR nodes (plus one byte per MISSING node) are
+more than ``syntax_max_error_share`` of the file. A ``c`` file (``.h`` maps to c) that fails the C
+grammar passes when the C++ grammar accepts it, since C++ headers are named ``.h`` too.
+
+Quality: auto-generated markers, minified code, comment-line share, longest function, mean
+identifier length, duplicated lines, and a pluggable scorer (`QualityScorer`) with one working
+scorer shipped (`CompressionScorer`, the zlib compression ratio; a user plugs a classifier or a
+small LM's perplexity in through ``screening.scorer: "package.module:factory"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+import time
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import Any, Protocol
+
+from repoloom.corpus.steps import FileDoc, StepLog
+
+# Languages screened for syntax, and which grammar parses each (module, function).
+_GRAMMARS: dict[str, tuple[str, str]] = {
+    "java": ("tree_sitter_java", "language"),
+    "c": ("tree_sitter_c", "language"),
+    "cpp": ("tree_sitter_cpp", "language"),
+    "c-sharp": ("tree_sitter_c_sharp", "language"),
+    "javascript": ("tree_sitter_javascript", "language"),
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "tsx": ("tree_sitter_typescript", "language_tsx"),
+    "go": ("tree_sitter_go", "language"),
+    "rust": ("tree_sitter_rust", "language"),
+    "php": ("tree_sitter_php", "language_php"),
+}
+SYNTAX_LANGUAGES = frozenset({"python", *(k for k in _GRAMMARS if k != "tsx")})
+
+# Node types that are one function (or method) in each grammar: the longest-function rule.
+_FUNCTION_NODES = frozenset(
+    {
+        "function_definition",  # c, cpp, php
+        "function_declaration",  # js, ts, go
+        "function_expression",
+        "arrow_function",
+        "generator_function_declaration",
+        "method_definition",  # js/ts
+        "method_declaration",  # java, c#, go, php
+        "constructor_declaration",
+        "local_function_statement",
+        "function_item",  # rust
+        "func_literal",  # go
+        "lambda_expression",
+    }
+)
+
+# Languages that the quality heuristics judge (code, not data or prose).
+CODE_LANGUAGES = frozenset(
+    {
+        *SYNTAX_LANGUAGES,
+        "kotlin",
+        "scala",
+        "ruby",
+        "perl",
+        "lua",
+        "shell",
+        "swift",
+        "dart",
+        "haskell",
+        "r",
+        "julia",
+        "elixir",
+        "erlang",
+        "clojure",
+        "groovy",
+        "objective-c",
+        "cuda",
+        "fortran",
+        "pascal",
+        "powershell",
+        "matlab",
+        "ocaml",
+        "f-sharp",
+        "zig",
+        "solidity",
+        "sql",
+        "css",
+        "visual-basic",
+        "assembly",
+        "scheme",
+        "racket",
+        "common-lisp",
+        "emacs-lisp",
+        "tcl",
+        "vhdl",
+        "verilog",
+        "systemverilog",
+        "coffeescript",
+        "elm",
+        "prolog",
+        "awk",
+        "batchfile",
+        "cmake",
+        "makefile",
+        "dockerfile",
+        "glsl",
+    }
+)
+
+_HASH_COMMENT = ("#",)
+_SLASH_COMMENT = ("//", "/*", "*", "*/")
+_COMMENT_PREFIXES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        [
+            "python",
+            "shell",
+            "ruby",
+            "perl",
+            "r",
+            "julia",
+            "elixir",
+            "powershell",
+            "cmake",
+            "makefile",
+            "dockerfile",
+            "awk",
+            "tcl",
+        ],
+        _HASH_COMMENT,
+    ),
+    **dict.fromkeys(["sql", "lua", "haskell", "elm", "vhdl"], ("--",)),
+    **dict.fromkeys(
+        ["common-lisp", "emacs-lisp", "scheme", "racket", "clojure", "assembly"], (";",)
+    ),
+    **dict.fromkeys(["erlang", "matlab", "prolog"], ("%",)),
+    "php": ("//", "#", "/*", "*", "*/"),
+    "fortran": ("!", "c ", "C "),
+    "batchfile": ("rem ", "REM ", "::"),
+    "visual-basic": ("'",),
+    "ocaml": ("(*", "*"),
+    "f-sharp": ("//", "(*"),
+    "pascal": ("//", "{", "(*"),
+}
+
+_GENERATED_RE = re.compile(
+    r"auto[- ]?generated|@generated|do not (?:edit|modify)|generated by|"
+    r"this file (?:is|was) (?:automatically )?generated|code generated .{0,80}?do not edit",
+    re.IGNORECASE,
+)
+_IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class SyntaxVerdict:
+    error_share: float
+    error_where: str  # "line L" of the first error, or ""
+    longest_function: int  # lines of the longest function/method (0: none found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact dedup inside one repository
+
+
+def dedup_repository_files(
+    docs: list[FileDoc], log: StepLog, step: str = "file_dedup"
+) -> list[FileDoc]:
+    """Keep one file per distinct content (the first by path); drop the other copies."""
+    started = time.perf_counter()
+    kept: list[FileDoc] = []
+    first: dict[bytes, str] = {}
+    for doc in sorted(docs, key=lambda d: d.path):
+        digest = hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).digest()
+        if digest in first:
+            log.drop(step, "exact-dup-in-repo", doc, detail=f"kept={first[digest]}")
+        else:
+            first[digest] = doc.path
+            kept.append(doc)
+    order = {id(d): i for i, d in enumerate(docs)}
+    kept.sort(key=lambda d: order[id(d)])  # keep the incoming order of the survivors
+    log.count(step, "in", len(docs))
+    log.count(step, "out", len(kept))
+    log.time(step, time.perf_counter() - started)
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------
+# Syntax
+
+
+@cache
+def _parser(name: str):
+    import tree_sitter
+
+    module, function = _GRAMMARS[name]
+    language = tree_sitter.Language(getattr(importlib.import_module(module), function)())
+    error_query = tree_sitter.Query(language, "(ERROR) @error (MISSING) @missing")
+    return tree_sitter.Parser(language), error_query
+
+
+def _grammar_for(doc: FileDoc) -> str:
+    if doc.language == "typescript" and doc.path.lower().endswith(".tsx"):
+        return "tsx"
+    return doc.language or ""
+
+
+def _tree_sitter_verdict(grammar: str, data: bytes) -> SyntaxVerdict:
+    import tree_sitter
+
+    parser, error_query = _parser(grammar)
+    tree = parser.parse(data)
+    root = tree.root_node
+    longest = _longest_function(root)
+    if not root.has_error:
+        return SyntaxVerdict(0.0, "", longest)
+    captures = tree_sitter.QueryCursor(error_query).captures(root)
+    spans = sorted((n.start_byte, n.end_byte) for n in captures.get("error", []))
+    covered, end = 0, -1
+    for start, stop in spans:  # union of (nested, overlapping) ERROR spans
+        if stop <= end:
+            continue
+        covered += stop - max(start, end)
+        end = stop
+    missing = captures.get("missing", [])
+    covered += len(missing)
+    first = min([n.start_point[0] for n in captures.get("error", []) + missing], default=None)
+    share = covered / max(len(data), 1)
+    return SyntaxVerdict(min(share, 1.0), f"line {first + 1}" if first is not None else "", longest)
+
+
+def _longest_function(root) -> int:
+    longest = 0
+    cursor = root.walk()
+    visited_children = False
+    while True:  # iterative pre-order walk: no recursion limit on deep trees
+        if not visited_children:
+            node = cursor.node
+            if node.type in _FUNCTION_NODES:
+                longest = max(longest, node.end_point[0] - node.start_point[0] + 1)
+            if cursor.goto_first_child():
+                continue
+        if cursor.goto_next_sibling():
+            visited_children = False
+            continue
+        if not cursor.goto_parent():
+            break
+        visited_children = True
+    return longest
+
+
+def _python_verdict(doc: FileDoc) -> SyntaxVerdict:
+    import ast
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            compile(doc.text, doc.path, "exec", dont_inherit=True)
+            tree = ast.parse(doc.text)
+        except SyntaxError as exc:
+            return SyntaxVerdict(1.0, f"line {exc.lineno}: {exc.msg}", 0)
+        except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+            return SyntaxVerdict(1.0, type(exc).__name__, 0)
+    longest = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            longest = max(longest, (node.end_lineno or node.lineno) - node.lineno + 1)
+    return SyntaxVerdict(0.0, "", longest)
+
+
+def syntax_verdict(doc: FileDoc) -> SyntaxVerdict | None:
+    """Parse one file; None when its language is not screened."""
+    if doc.language == "python":
+        return _python_verdict(doc)
+    grammar = _grammar_for(doc)
+    if grammar not in _GRAMMARS:
+        return None
+    data = doc.text.encode("utf-8", "surrogatepass")
+    verdict = _tree_sitter_verdict(grammar, data)
+    if verdict.error_share > 0 and grammar == "c":
+        as_cpp = _tree_sitter_verdict("cpp", data)
+        if as_cpp.error_share < verdict.error_share:
+            verdict = as_cpp
+    return verdict
+
+
+# ---------------------------------------------------------------------------------------------
+# Quality heuristics: each returns None to keep a document, or (reason, detail) to drop it.
+
+
+def comment_share(text: str, language: str | None) -> float:
+    """Share of non-blank lines that are comment lines (by the language's line prefixes)."""
+    prefixes = _COMMENT_PREFIXES.get(language or "", _SLASH_COMMENT)
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return 0.0
+    return sum(1 for line in lines if line.startswith(prefixes)) / len(lines)
+
+
+def mean_identifier_length(text: str) -> float | None:
+    identifiers = _IDENTIFIER_RE.findall(text)
+    if not identifiers:
+        return None
+    return sum(map(len, identifiers)) / len(identifiers)
+
+
+def duplicated_line_share(text: str, min_chars: int) -> tuple[float, int]:
+    """(share of duplicate lines among lines of >= min_chars stripped characters, their count)."""
+    seen: set[str] = set()
+    duplicates = total = 0
+    for line in text.splitlines():
+        line = line.strip()
+        if len(line) < min_chars:
+            continue
+        total += 1
+        if line in seen:
+            duplicates += 1
+        else:
+            seen.add(line)
+    return (duplicates / total if total else 0.0), total
+
+
+def whitespace_share(text: str) -> float:
+    if not text:
+        return 0.0
+    return sum(text.count(c) for c in " \t\n\r") / len(text)
+
+
+class QualityScorer(Protocol):
+    """A pluggable document scorer: higher is better; the config sets the keep range."""
+
+    name: str
+
+    def score(self, doc: FileDoc) -> float: ...
+
+
+class CompressionScorer:
+    """zlib compression ratio (compressed / raw bytes). Very low: repetitive, boilerplate-like
+    text; very high: random-looking data (keys, base64, packed tables). Cheap and language-free."""
+
+    name = "compression"
+
+    def score(self, doc: FileDoc) -> float:
+        data = doc.text.encode("utf-8", "surrogatepass")
+        if not data:
+            return 0.0
+        return len(zlib.compress(data, 6)) / len(data)
+
+
+def load_scorer(spec: str) -> QualityScorer | None:
+    """``""``/``"none"``: no scorer; ``"compression"``: the shipped one; ``"pkg.mod:factory"``: a
+    user's (the factory is called with no arguments and returns an object with ``score``)."""
+    if spec in ("", "none"):
+        return None
+    if spec == "compression":
+        return CompressionScorer()
+    module_name, _, attribute = spec.partition(":")
+    if not attribute:
+        raise ValueError(f"screening.scorer: expected 'module:factory', got {spec!r}")
+    factory = getattr(importlib.import_module(module_name), attribute)
+    scorer = factory()
+    if not callable(getattr(scorer, "score", None)):
+        raise ValueError(f"screening.scorer: {spec} did not return an object with score()")
+    return scorer
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps as the pipeline runs them
+
+
+QUALITY_STEPS = (
+    "generated",
+    "minified",
+    "comment_share",
+    "longest_function",
+    "identifier_length",
+    "duplicated_lines",
+    "quality_score",
+)
+SCREEN_STEPS = ("file_dedup", "decontam", "syntax", *QUALITY_STEPS)
+
+
+def _run_rule(
+    step: str,
+    docs: list[FileDoc],
+    log: StepLog,
+    rule: Callable[[FileDoc], tuple[str, str] | None],
+) -> list[FileDoc]:
+    started = time.perf_counter()
+    kept = []
+    for doc in docs:
+        verdict = rule(doc)
+        if verdict is None:
+            kept.append(doc)
+        else:
+            reason, detail = verdict
+            log.drop(step, reason, doc, detail=detail)
+    log.count(step, "in", len(docs))
+    log.count(step, "out", len(kept))
+    log.time(step, time.perf_counter() - started)
+    return kept
+
+
+def screen_syntax(
+    docs: list[FileDoc], cfg: Any, log: StepLog, verdicts: dict[str, SyntaxVerdict]
+) -> list[FileDoc]:
+    """Drop files that do not parse; fills `verdicts` (path -> verdict) for the quality steps."""
+    languages = set(cfg.syntax_languages)
+
+    def rule(doc: FileDoc) -> tuple[str, str] | None:
+        if doc.language not in languages:
+            return None
+        verdict = syntax_verdict(doc)
+        if verdict is None:
+            return None
+        verdicts[doc.path] = verdict
+        log.count("syntax", f"checked:{doc.language}")
+        if verdict.error_share > cfg.syntax_max_error_share:
+            return (
+                f"syntax-error:{doc.language}",
+                f"error share {verdict.error_share:.3f} {verdict.error_where}".strip(),
+            )
+        return None
+
+    return _run_rule("syntax", docs, log, rule)
+
+
+def screen_quality(
+    docs: list[FileDoc],
+    cfg: Any,
+    log: StepLog,
+    verdicts: dict[str, SyntaxVerdict],
+    scorer: QualityScorer | None,
+) -> list[FileDoc]:
+    code = CODE_LANGUAGES
+
+    def generated(doc: FileDoc):
+        match = _GENERATED_RE.search(doc.text[: cfg.generated_window])
+        return ("auto-generated", match.group(0)) if match else None
+
+    def minified(doc: FileDoc):
+        if ".min." in doc.path.rsplit("/", 1)[-1]:
+            return ("minified", "file name")
+        if doc.language in code and len(doc.text) >= cfg.minified_min_chars:
+            share = whitespace_share(doc.text)
+            if share < cfg.minified_max_whitespace_share:
+                return ("minified", f"whitespace share {share:.3f}")
+        return None
+
+    def comments(doc: FileDoc):
+        if doc.language not in code:
+            return None
+        lines = sum(1 for line in doc.text.splitlines() if line.strip())
+        if lines < cfg.comment_min_lines:
+            return None
+        share = comment_share(doc.text, doc.language)
+        if share > cfg.max_comment_share:
+            return ("too-many-comments", f"comment share {share:.3f}")
+        if share < cfg.min_comment_share:
+            return ("too-few-comments", f"comment share {share:.3f}")
+        return None
+
+    def longest_function(doc: FileDoc):
+        verdict = verdicts.get(doc.path)
+        if verdict and verdict.longest_function > cfg.max_function_lines:
+            return ("long-function", f"{verdict.longest_function} lines")
+        return None
+
+    def identifiers(doc: FileDoc):
+        if doc.language not in code:
+            return None
+        mean = mean_identifier_length(doc.text)
+        if mean is None:
+            return None
+        if mean < cfg.min_mean_identifier_length:
+            return ("short-identifiers", f"mean identifier length {mean:.2f}")
+        if mean > cfg.max_mean_identifier_length:
+            return ("long-identifiers", f"mean identifier length {mean:.2f}")
+        return None
+
+    def duplicated(doc: FileDoc):
+        if doc.language not in code:
+            return None
+        share, total = duplicated_line_share(doc.text, cfg.duplicate_line_min_chars)
+        if total >= cfg.duplicate_min_lines and share > cfg.max_duplicated_line_share:
+            return ("duplicated-lines", f"{share:.3f} of {total} lines")
+        return None
+
+    def scored(doc: FileDoc):
+        if scorer is None or doc.language not in code or len(doc.text) < cfg.scorer_min_chars:
+            return None
+        value = scorer.score(doc)
+        if not cfg.scorer_min <= value <= cfg.scorer_max:
+            return (f"score:{scorer.name}", f"{value:.4f}")
+        return None
+
+    rules = {
+        "generated": (cfg.generated, generated),
+        "minified": (cfg.minified, minified),
+        "comment_share": (cfg.comment_share, comments),
+        "longest_function": (cfg.longest_function, longest_function),
+        "identifier_length": (cfg.identifier_length, identifiers),
+        "duplicated_lines": (cfg.duplicated_lines, duplicated),
+        "quality_score": (scorer is not None, scored),
+    }
+    for step in QUALITY_STEPS:
+        enabled, rule = rules[step]
+        if enabled:
+            docs = _run_rule(step, docs, log, rule)
+    return docs
+
+
+@lru_cache(maxsize=8)
+def _cached_scorer(spec: str) -> QualityScorer | None:
+    return load_scorer(spec)
+
+
+def screen_documents(docs: list[FileDoc], config: Any, log: StepLog) -> list[FileDoc]:
+    """Syntax then quality screening of one repository's files, as the config switches them."""
+    cfg = config.screening
+    verdicts: dict[str, SyntaxVerdict] = {}
+    if cfg.syntax:
+        docs = screen_syntax(docs, cfg, log, verdicts)
+    elif cfg.longest_function:
+        for doc in docs:
+            if doc.language in cfg.syntax_languages:
+                verdict = syntax_verdict(doc)
+                if verdict is not None:
+                    verdicts[doc.path] = verdict
+    if cfg.quality:
+        docs = screen_quality(docs, cfg, log, verdicts, _cached_scorer(cfg.scorer))
+    return docs
