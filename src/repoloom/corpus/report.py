@@ -35,7 +35,7 @@ def aggregate(summaries: Sequence[dict]) -> dict:
         "per_language": {},
     }
     ordering = {"cycles_broken": 0, "cyclic_groups": 0, "files_in_cycles": 0, "components_split": 0}
-    order_eval: dict[str, list[int]] = {}
+    order_eval: dict[str, dict[str, list[int]]] = {}
     failed = []
     samples = sample_bytes = 0
     for s in summaries:
@@ -60,10 +60,12 @@ def aggregate(summaries: Sequence[dict]) -> dict:
                     _add(target, key, n)
             for key in ("cycles_broken", "cyclic_groups", "files_in_cycles", "components_split"):
                 ordering[key] += stats.get(key, 0)
-            for mode, (good, total) in stats.get("order_eval", {}).items():
-                entry = order_eval.setdefault(mode, [0, 0])
-                entry[0] += good
-                entry[1] += total
+            for mode, per_language in stats.get("order_eval", {}).items():
+                for language, (good, total) in per_language.items():
+                    for key in ("all", language):
+                        entry = order_eval.setdefault(mode, {}).setdefault(key, [0, 0])
+                        entry[0] += good
+                        entry[1] += total
         if s.get("error"):
             failed.append({"repo": s["repo"], "error": s["error"].strip().splitlines()[-1]})
         samples += s["samples"]
@@ -85,9 +87,14 @@ def aggregate(summaries: Sequence[dict]) -> dict:
         for k, n in sorted(counts.get("language", {}).items())
         if k.startswith("lang:")
     }
+    # Per ordering mode and importer language ("all" sums them): edges outside cycles whose
+    # dependency comes first.
     ordering["edges_in_order"] = {
-        mode: {"in_order": g, "edges": t, "fraction": (g / t if t else None)}
-        for mode, (g, t) in sorted(order_eval.items())
+        mode: {
+            language: {"in_order": g, "edges": t, "fraction": (g / t if t else None)}
+            for language, (g, t) in sorted(per_language.items())
+        }
+        for mode, per_language in sorted(order_eval.items())
     }
     return {
         "repositories": len(summaries),
@@ -118,9 +125,9 @@ def _charts(report: dict) -> dict[str, bytes]:
 
     charts = {}
     steps = report["steps"]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(steps) + 1))
-    names = [f"{s['step']}" for s in steps][::-1]
-    outs = [s["out"] for s in steps][::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * (len(steps) + 1) + 1))
+    names = ["files in", *(s["step"] for s in steps)][::-1]
+    outs = [report["files_in"], *(s["out"] for s in steps)][::-1]
     ax.barh(names, outs, color="#4c72b0")
     for y, value in enumerate(outs):
         ax.text(value, y, f" {value:,}", va="center", fontsize=8)
@@ -168,8 +175,15 @@ def render_html(report: dict, charts: dict[str, bytes]) -> str:
     )
     order = report["ordering"]
     eval_rows = [
-        [m, e["in_order"], e["edges"], f"{e['fraction']:.4f}" if e["fraction"] is not None else "-"]
-        for m, e in order["edges_in_order"].items()
+        [
+            m,
+            language,
+            e["in_order"],
+            e["edges"],
+            f"{e['fraction']:.4f}" if e["fraction"] is not None else "-",
+        ]
+        for m, per_language in order["edges_in_order"].items()
+        for language, e in per_language.items()
     ]
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>repoloom corpus report</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
@@ -185,7 +199,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}img{{max-width:100
 <p>{report["dependencies"]["statements"]:,} dependency statements, {report["dependencies"]["resolved"]:,} resolved inside their repository,
 {report["dependencies"]["edges"]:,} edges; {order["cyclic_groups"]} cycles ({order["files_in_cycles"]} files), {order["cycles_broken"]} cycle-breaking placements.</p>
 <p>Edges outside cycles whose dependency comes first, per ordering:</p>
-{_table(eval_rows, ["order", "in order", "edges", "fraction"])}
+{_table(eval_rows, ["order", "importer language", "in order", "edges", "fraction"])}
 </body></html>"""
 
 
