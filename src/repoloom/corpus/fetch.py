@@ -66,8 +66,11 @@ DEFAULT_JDK_SRC_ZIPS = (
     "/usr/lib/jvm/java-17-openjdk-amd64/lib/src.zip",
     "/usr/lib/jvm/openjdk-17/lib/src.zip",
 )
+# Never descend into these when looking for a package's root: they are inside a repository.
+_SOURCE_DIR_NAMES = frozenset({"src", "lib", "source", "sources", "test", "tests"})
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]*$")
+_PACKAGE_RE = re.compile(r"^(@[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+~:_-]*$")
 _ENTRY_KEYS = {
     "source",
@@ -248,13 +251,20 @@ def _parse_entry(item: Any, index: int, origin: str, manifest_path: Path | None)
     source = item.get("source")
     if source not in SOURCES:
         raise FetchError(f"{where}: 'source' must be one of {', '.join(SOURCES)} (got {source!r})")
+    if source == "local" and not item.get("path"):
+        raise FetchError(f"{where}: a 'local' entry needs 'path'")
+    if isinstance(item.get("version"), int | float):
+        raise FetchError(
+            f"{where}: 'version' {item['version']!r} was read as a number; quote it "
+            "(YAML turns 1.10 into 1.1)"
+        )
     package = str(item.get("package") or "")
     version = str(item.get("version") or "")
     if source == "local" and not package:
         package = Path(str(item.get("path", ""))).name
     if source == "local" and not version:
         version = "local"
-    if not package or not _NAME_RE.match(package.replace("/", "-")):
+    if not package or not _PACKAGE_RE.match(package):
         raise FetchError(f"{where}: 'package' is missing or not a package name ({package!r})")
     where = f"{origin}: {source}:{package}"
     if not version or not _VERSION_RE.match(version):
@@ -315,7 +325,8 @@ def _default_name(source: str, package: str, version: str, local_path: str | Non
     safe_version = re.sub(r"[^A-Za-z0-9._-]", "_", version.split(":")[-1])
     safe_package = package.lstrip("@").replace("/", "-")
     if source == "jdk":
-        return f"jdk-{safe_version.split('+')[0]}"
+        upstream = version.split(":")[-1].split("+")[0].split("-")[0]
+        return "jdk-" + re.sub(r"[^A-Za-z0-9._-]", "_", upstream)
     return f"{safe_package}-{safe_version}"
 
 
@@ -474,7 +485,14 @@ class Downloader:
 
     def npm(self, a: Artefact, dest: Path) -> Path:
         _run(
-            ["npm", "pack", "--silent", "--pack-destination", str(dest), f"{a.package}@{a.version}"],
+            [
+                "npm",
+                "pack",
+                "--silent",
+                "--pack-destination",
+                str(dest),
+                f"{a.package}@{a.version}",
+            ],
             dest,
             a.label(),
         )
@@ -482,17 +500,22 @@ class Downloader:
 
     def deb(self, package: str, version: str, dest: Path) -> Path:
         what = f"deb:{package}={version}"
-        with self._apt_lock:
-            if not self._apt_has(package, version):
+        if shutil.which("apt-get") is None:
+            raise FetchError(f"{what}: apt-get is not installed (Debian/Ubuntu only)")
+        cmd = ["apt-get", "download", "-q", f"{package}={version}"]
+        proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
+        if proc.returncode != 0:
+            # Missing or old package lists are the usual cause: update once, then try again.
+            with self._apt_lock:
                 self._apt_update(what)
-                if not self._apt_has(package, version):
-                    have = self._apt_versions(package)
-                    raise FetchError(
-                        f"{what}: this version is not available from apt "
-                        f"(available: {', '.join(have) or 'none'}). Debian replaces versions "
-                        "on updates; pin an available version and its sha256."
-                    )
-            _run(["apt-get", "download", "-q", f"{package}={version}"], dest, what)
+            proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
+        if proc.returncode != 0:
+            have = self._apt_versions(package)
+            raise FetchError(
+                f"{what}: `{' '.join(cmd)}` failed ({proc.stderr.strip()[-200:]}); available "
+                f"versions: {', '.join(have) or 'none'}. Debian replaces versions on updates: "
+                "pin an available version and its sha256."
+            )
         return _only_new_file(dest, what, (".deb",))
 
     @staticmethod
@@ -508,9 +531,6 @@ class Downloader:
             if len(parts) >= 2 and parts[0] == package:
                 versions.append(parts[1])
         return versions
-
-    def _apt_has(self, package: str, version: str) -> bool:
-        return version in self._apt_versions(package)
 
     def _apt_update(self, what: str) -> None:
         if self._apt_updated:
@@ -532,8 +552,8 @@ def find_deb_source_root(tree: Path, subdir: str | None = None) -> Path:
     """The directory of an unpacked .deb that is the repository's source root.
 
     With ``subdir`` that directory. Otherwise the first of DEB_SOURCE_BASES that exists, descended
-    while it holds exactly one entry and that entry is a directory (``usr/share/gocode/src`` ->
-    ``github.com/spf13/cobra``). Falls back to the whole tree without ``usr/share/doc``.
+    while it holds exactly one entry and that entry is a directory not named like a source folder
+    (``usr/share/gocode/src`` -> ``github.com/spf13/cobra``). Falls back to the whole tree without ``usr/share/doc``.
     """
     if subdir:
         root = tree / subdir
@@ -546,7 +566,12 @@ def find_deb_source_root(tree: Path, subdir: str | None = None) -> Path:
             continue
         while True:
             children = [c for c in root.iterdir()]
-            if len(children) == 1 and children[0].is_dir() and not children[0].is_symlink():
+            if (
+                len(children) == 1
+                and children[0].is_dir()
+                and not children[0].is_symlink()
+                and children[0].name not in _SOURCE_DIR_NAMES
+            ):
                 root = children[0]
             else:
                 break
@@ -693,6 +718,35 @@ class _Fetcher:
         tmp.write_text(json.dumps(rec, indent=1, sort_keys=True))
         os.replace(tmp, self._record_path(a))
 
+    def prune(self, keep: Iterable[Artefact]) -> list[str]:
+        """Remove outputs of entries fetched earlier that the manifest no longer lists.
+
+        Only what an earlier fetch recorded is removed, so ``--repos-dir DIR`` sees exactly the
+        manifest's repositories; files that the user put into DIR are left alone.
+        """
+        keys = {a.key for a in keep}
+        recorded: dict[str, list[str]] = {}
+        for rec_path in sorted(self.records.glob("*.json")):
+            try:
+                recorded[rec_path.stem] = list(json.loads(rec_path.read_text())["outputs"])
+            except (OSError, ValueError, KeyError, TypeError):
+                recorded[rec_path.stem] = []
+        protected = {o for k, outs in recorded.items() if k in keys for o in outs}
+        removed = []
+        for key, outputs in recorded.items():
+            if key in keys:
+                continue
+            rec_path = self.records / f"{key}.json"
+            for o in outputs:
+                target = self.out / o
+                if not o or o in protected or "/" in o or o.startswith("."):
+                    continue
+                if target.exists() or target.is_symlink():
+                    _safe_rmtree(target)
+                    removed.append(o)
+            rec_path.unlink()
+        return removed
+
     def fetch(self, a: Artefact) -> FetchedEntry:
         rec = self._load_record(a)
         if rec is not None:
@@ -788,7 +842,10 @@ class _Fetcher:
 
     def _fetch_jdk(self, a: Artefact) -> FetchedEntry:
         src_zip: Path | None = None
+        cached_zip = self.cache / f"{a.name}-src.zip"
         candidates = [a.path] if a.path else list(DEFAULT_JDK_SRC_ZIPS)
+        if a.sha256 is not None:
+            candidates.append(str(cached_zip))  # verified by an earlier fetch
         for cand in candidates:
             p = Path(str(cand))
             if p.is_file() and (a.sha256 is None or sha256_file(p) == a.sha256):
@@ -807,8 +864,9 @@ class _Fetcher:
                 found = sorted(Path(tmp).rglob("src.zip"))
                 if not found:
                     raise FetchError(f"{a.label()}: the package carries no src.zip")
-                src_zip = self.cache / f"{a.name}-src.zip"
+                src_zip = cached_zip
                 shutil.move(str(found[0]), src_zip)
+            deb.unlink()  # the src.zip is what is kept; the .deb can be downloaded again
         extra["src_zip"] = str(src_zip)
         sha = _check_sha(src_zip, a.sha256, f"{a.label()} src.zip", self.allow_unpinned)
         names = split_src_zip(src_zip, self.out, a.name, a.modules)
@@ -860,7 +918,7 @@ def fetch_manifest(
     manifest: Manifest,
     out_dir: Path,
     *,
-    jobs: int = 4,
+    jobs: int = 6,
     allow_unpinned: bool = False,
     progress: bool = True,
     downloader: Downloader | None = None,
@@ -874,6 +932,8 @@ def fetch_manifest(
     out_dir = Path(out_dir).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
     fetcher = _Fetcher(out_dir, downloader or Downloader(), allow_unpinned)
+    for name in fetcher.prune(manifest.artefacts):
+        log.info("removed %s: no longer in manifest %s", name, manifest.name)
     results: dict[int, FetchedEntry] = {}
     errors: list[tuple[Artefact, BaseException]] = []
 
@@ -909,7 +969,7 @@ def fetch_manifest(
                 if on_done is not None:
                     on_done(entry)
                 verb = "kept" if entry.skipped else "fetched"
-                bar.update(task, advance=1, description=f"{verb} {a.name}")
+                bar.update(task, advance=1, description=f"{verb} {entry.name}")
     shutil.rmtree(fetcher.tmp, ignore_errors=True)
     entries = [results[i] for i in sorted(results)]
     lock_path = write_lock(out_dir, manifest, entries, complete=not errors)
@@ -917,7 +977,9 @@ def fetch_manifest(
         a, exc = errors[0]
         more = f" ({len(errors) - 1} more failure(s))" if len(errors) > 1 else ""
         if isinstance(exc, FetchError):
-            raise FetchError(f"{exc}{more}") from exc
+            if not more:
+                raise exc
+            raise type(exc)(f"{exc}{more}") from exc
         raise FetchError(f"{a.label()}: {type(exc).__name__}: {exc}{more}") from exc
     return FetchResult(out_dir, entries, lock_path)
 

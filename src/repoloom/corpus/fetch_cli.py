@@ -25,7 +25,7 @@ def register_fetch(corpus_subparsers: argparse._SubParsersAction) -> None:
         help="a built-in manifest (demo, benchmark) or a path to a manifest YAML",
     )
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
-    p.add_argument("--jobs", type=int, default=4, help="downloads in parallel (default 4)")
+    p.add_argument("--jobs", type=int, default=6, help="downloads in parallel (default 6)")
     p.add_argument(
         "--allow-unpinned",
         action="store_true",
