@@ -1,0 +1,546 @@
+"""Generation backends: a local ``transformers`` model, or an upstream OpenAI-compatible server.
+
+Both take a :class:`Job` (a rendered prompt plus sampling parameters) and report
+:class:`Event` objects through a callback; a :class:`Handle` cancels the job.
+
+The local engine runs one worker thread. Jobs wait in a bounded queue (``max_queue``; a full
+queue raises :class:`Overloaded`, which the server answers with 503). The worker decodes up to
+``max_batch`` sequences together (``n`` samples of a job count as ``n``): left-padded prompts,
+one KV cache, one forward pass per step. A sequence stops at EOS / ``<|EOT|>`` (unless
+``ignore_eos``), at a stop string (cut before it, as OpenAI does), at ``max_tokens`` or at the
+context window; a cancelled job (client gone) is dropped at the next step. Batching is
+continuous: finished rows leave the cache after each step and waiting jobs join it (their
+prefilled caches stacked onto the running one, left-padded), when the cache is the plain
+per-layer dynamic cache; otherwise a batch runs until all its sequences are done.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class Overloaded(Exception):
+    """The request queue is full."""
+
+
+class BackendError(Exception):
+    """A generation failed; ``status`` and ``body`` are forwarded to the client."""
+
+    def __init__(self, status: int, message: str, body: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class SamplingParams:
+    max_tokens: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    n: int = 1
+    seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    ignore_eos: bool = False
+
+
+@dataclass
+class Job:
+    prompt: str  # rendered prompt text (special tokens spelled out); BOS is added on encoding
+    params: SamplingParams
+    prompt_ids: list[int] | None = None  # filled by the local backend
+
+
+@dataclass
+class Event:
+    """Text for sequence ``index``; ``finish_reason`` set on its last event."""
+
+    index: int
+    text: str = ""
+    finish_reason: str | None = None
+    completion_tokens: int = 0
+
+
+@dataclass
+class Done:
+    """The job is over (all sequences finished, cancelled, or failed with ``error``)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    error: BackendError | None = None
+
+
+Emit = Callable[[Event | Done], None]
+
+
+class Handle:
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self._on_cancel: Callable[[], None] | None = None
+
+    def cancel(self) -> None:
+        if not self.cancelled.is_set():
+            self.cancelled.set()
+            if self._on_cancel is not None:
+                self._on_cancel()
+
+
+class StopChecker:
+    """Finds stop strings in a growing text; says how much text is safe to emit while streaming."""
+
+    def __init__(self, stops: list[str]):
+        self.stops = [s for s in stops if s]
+
+    def find(self, text: str, start: int = 0) -> int:
+        """Index of the earliest stop string occurrence (search from ``start``), or -1."""
+        best = -1
+        for s in self.stops:
+            i = text.find(s, max(0, start - len(s) + 1))
+            if i >= 0 and (best < 0 or i < best):
+                best = i
+        return best
+
+    def safe_length(self, text: str) -> int:
+        """Length of the prefix of ``text`` that cannot become part of a stop string."""
+        hold = 0
+        for s in self.stops:
+            for k in range(min(len(s) - 1, len(text)), 0, -1):
+                if text.endswith(s[:k]):
+                    hold = max(hold, k)
+                    break
+        n = len(text) - hold
+        # Hold back an incomplete UTF-8 sequence (decoded as U+FFFD) until it completes.
+        while n > 0 and text[n - 1] == "\ufffd":
+            n -= 1
+        return n
+
+
+# --------------------------------------------------------------------------------------------
+# Local model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    job: Job
+    emit: Emit
+    handle: Handle
+    index: int
+    generator: Any
+    ids: list[int] = field(default_factory=list)
+    sent: int = 0  # characters of text already emitted
+    text: str = ""
+    done: bool = False
+    counts: dict[int, int] = field(default_factory=dict)
+    checker: StopChecker = field(default_factory=lambda: StopChecker([]))
+
+
+class LocalEngine:
+    """A Hugging Face causal LM behind a bounded queue and a batching worker thread."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        model_id: str | None = None,
+        device: str = "cpu",
+        dtype: str = "auto",
+        max_batch: int = 8,
+        max_queue: int = 64,
+        context_window: int | None = None,
+        threads: int | None = None,
+    ):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model_dir = Path(model_dir)
+        if threads:
+            torch.set_num_threads(threads)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        torch_dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+        if dtype == "auto" and device == "cpu":
+            torch_dtype = torch.float32
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch_dtype)
+        self.model.to(device).eval()
+        self.device = device
+        self.model_id = model_id or self.model_dir.name
+        cfg_window = getattr(self.model.config, "max_position_embeddings", None) or 4096
+        self.context_window = min(context_window or cfg_window, cfg_window)
+        self.max_batch = max(1, max_batch)
+        self.vocab = set(self.tokenizer.get_vocab())
+        self.chat_template = getattr(self.tokenizer, "chat_template", None)
+        self.bos_token = self.tokenizer.bos_token or ""
+        probe = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+        self._adds_bos = bool(probe) and probe[0] == self.tokenizer.bos_token_id
+        self.eos_token = self.tokenizer.eos_token or ""
+        stop_ids = {self.tokenizer.eos_token_id}
+        eot = self.tokenizer.convert_tokens_to_ids("<|EOT|>")
+        if isinstance(eot, int) and eot != self.tokenizer.unk_token_id:
+            stop_ids.add(eot)
+        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if isinstance(gen_eos, int):
+            stop_ids.add(gen_eos)
+        elif isinstance(gen_eos, list):
+            stop_ids.update(gen_eos)
+        self.stop_ids = {i for i in stop_ids if i is not None}
+        self.pad_id = (
+            self.tokenizer.pad_token_id
+            if self.tokenizer.pad_token_id is not None
+            else self.tokenizer.eos_token_id
+        )
+        self._queue: queue.Queue[tuple[Job, Emit, Handle]] = queue.Queue(maxsize=max(1, max_queue))
+        self._lock = threading.Lock()
+        self.stats = {
+            "requests": 0,
+            "completed": 0,
+            "cancelled": 0,
+            "rejected": 0,
+            "tokens_generated": 0,
+            "batches": 0,
+            "joined": 0,  # jobs that joined a running batch
+            "active_sequences": 0,
+        }
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._worker, name="repoloom-engine", daemon=True)
+        self._thread.start()
+
+    # ---- public -----------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids as the model sees them: the tokenizer adds BOS (like the release tokenizer);
+        a BOS already spelled at the start of ``text`` (chat templates write one) is not doubled."""
+        if self._adds_bos and self.bos_token and text.startswith(self.bos_token):
+            text = text[len(self.bos_token) :]
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def prepare(self, job: Job) -> int:
+        """Tokenize the job's prompt; return the prompt length in tokens."""
+        if job.prompt_ids is None:
+            job.prompt_ids = self.encode(job.prompt)
+        return len(job.prompt_ids)
+
+    def submit(self, job: Job, emit: Emit) -> Handle:
+        """Queue ``job``; events go to ``emit`` (called from the worker thread)."""
+        self.prepare(job)
+        handle = Handle()
+        try:
+            self._queue.put_nowait((job, emit, handle))
+        except queue.Full:
+            with self._lock:
+                self.stats["rejected"] += 1
+            raise Overloaded(f"{self._queue.qsize()} requests are waiting") from None
+        with self._lock:
+            self.stats["requests"] += 1
+        return handle
+
+    def add_stop_strings(self, strings: tuple[str, ...] | list[str]) -> None:
+        """Stop at these strings too when each is one token of the vocabulary (FIM family stops)."""
+        for s in strings:
+            if s in self.vocab:
+                self.stop_ids.add(int(self.tokenizer.convert_tokens_to_ids(s)))
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def close(self) -> None:
+        self._stopping.set()
+
+    # ---- worker -----------------------------------------------------------------------------
+    def _take(
+        self, room: int, block: bool, first_always: bool = True
+    ) -> list[tuple[Job, Emit, Handle]]:
+        """Waiting jobs that fit ``room`` sequences. The first one is taken even when it needs
+        more (``first_always``: a new batch); a job that does not fit waits in ``_putback``."""
+        items: list[tuple[Job, Emit, Handle]] = []
+        while True:
+            try:
+                if block and not items:
+                    item = self._queue.get(timeout=0.2)
+                else:
+                    if self._queue.empty() or room <= 0:
+                        break
+                    item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            job, emit, handle = item
+            if handle.cancelled.is_set():  # gone while waiting
+                with self._lock:
+                    self.stats["cancelled"] += 1
+                emit(Done(len(job.prompt_ids or []), 0))
+                continue
+            if job.params.n > room and (items or not first_always):
+                self._putback = item
+                break
+            items.append(item)
+            room -= job.params.n
+        return items
+
+    def _worker(self) -> None:
+        self._putback: tuple[Job, Emit, Handle] | None = None
+        while not self._stopping.is_set():
+            if self._putback is not None:
+                first, self._putback = [self._putback], None
+                items = first + self._take(self.max_batch - first[0][0].params.n, block=False)
+            else:
+                items = self._take(self.max_batch, block=True)
+            if not items:
+                continue
+            try:
+                self._run(items)
+            except Exception:  # never let one bad batch kill the worker; its jobs got the error
+                log.exception("generation failed")
+
+    def _new_rows(self, items: list[tuple[Job, Emit, Handle]]) -> list[_Row]:
+        import torch
+
+        rows: list[_Row] = []
+        for job, emit, handle in items:
+            checker = StopChecker(job.params.stop)
+            for i in range(job.params.n):
+                gen = None
+                if job.params.temperature > 0:
+                    gen = torch.Generator(device="cpu")
+                    if job.params.seed is not None:
+                        gen.manual_seed(job.params.seed + i)
+                    else:
+                        gen.seed()
+                rows.append(_Row(job, emit, handle, i, gen, checker=checker))
+        return rows
+
+    def _prefill(self, rows: list[_Row]):
+        """Left-padded forward pass over the rows' prompts: (cache, mask, positions, logits)."""
+        import torch
+
+        prompts = [r.job.prompt_ids or [] for r in rows]
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            input_ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+            mask[i, width - len(p) :] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        return out.past_key_values, mask, positions[:, -1:], out.logits[:, -1, :].float().cpu()
+
+    def _run(self, items: list[tuple[Job, Emit, Handle]]) -> None:
+        """Decode ``items`` together; while room is left, waiting jobs join at step boundaries
+        (continuous batching) when the KV cache is a plain per-layer dynamic cache."""
+        import torch
+
+        rows = self._new_rows(items)
+        jobs: dict[int, list] = {}  # id(job) -> [job, emit, handle, open rows, tokens]
+
+        def open_jobs(new: list[_Row]) -> None:
+            for r in new:
+                jobs.setdefault(id(r.job), [r.job, r.emit, r.handle, 0, 0])[3] += 1
+
+        def close_row(r: _Row, error: BackendError | None = None) -> None:
+            entry = jobs[id(r.job)]
+            entry[3] -= 1
+            entry[4] += len(r.ids)
+            if entry[3] == 0:
+                job, emit, handle, _, n_out = entry
+                del jobs[id(job)]
+                with self._lock:
+                    self.stats["tokens_generated"] += n_out
+                    self.stats["cancelled" if handle.cancelled.is_set() else "completed"] += 1
+                emit(Done(len(job.prompt_ids or []), n_out, error))
+
+        open_jobs(rows)
+        with self._lock:
+            self.stats["batches"] += 1
+        try:
+            with torch.inference_mode():
+                cache, mask, pos, logits = self._prefill(rows)
+                joinable = _plain_dynamic_cache(cache)
+                while True:
+                    with self._lock:
+                        self.stats["active_sequences"] = len(rows)
+                    next_ids = self._sample(rows, logits)
+                    for r, tok in zip(rows, next_ids, strict=True):
+                        if not r.done:
+                            self._advance(r, tok, r.checker)
+                    self._finish_cancelled(rows)
+                    keep = [i for i, r in enumerate(rows) if not r.done]
+                    for r in rows:
+                        if r.done:
+                            close_row(r)
+                    if len(keep) < len(rows):
+                        rows = [rows[i] for i in keep]
+                        if not rows:
+                            break
+                        cache, mask, pos = _select_rows(cache, mask, pos, keep)
+                        next_ids = [next_ids[i] for i in keep]
+                    feed = torch.tensor(next_ids, dtype=torch.long, device=self.device)[:, None]
+                    mask = torch.cat([mask, torch.ones_like(feed)], dim=1)
+                    pos = pos + 1
+                    out = self.model(
+                        input_ids=feed,
+                        attention_mask=mask,
+                        position_ids=pos,
+                        past_key_values=cache,
+                        use_cache=True,
+                    )
+                    cache, logits = out.past_key_values, out.logits[:, -1, :].float().cpu()
+                    room = self.max_batch - len(rows)
+                    if joinable and room > 0 and self._putback is None and not self._queue.empty():
+                        new_items = self._take(room, block=False, first_always=False)
+                        if new_items:
+                            new = self._new_rows(new_items)
+                            open_jobs(new)
+                            c2, m2, p2, l2 = self._prefill(new)
+                            if not _plain_dynamic_cache(c2):
+                                raise RuntimeError("unexpected KV cache layout")
+                            cache, mask = _join_caches(cache, mask, c2, m2)
+                            pos = torch.cat([pos, p2], dim=0)
+                            logits = torch.cat([logits, l2], dim=0)
+                            rows = rows + new
+                            with self._lock:
+                                self.stats["joined"] += len(new_items)
+        except BaseException as exc:
+            error = BackendError(500, f"generation failed: {exc!r}")
+            for job, emit, _, _, n_out in list(jobs.values()):  # every job still open
+                with self._lock:
+                    self.stats["tokens_generated"] += n_out
+                emit(Done(len(job.prompt_ids or []), n_out, error))
+            jobs.clear()
+            raise
+        finally:
+            with self._lock:
+                self.stats["active_sequences"] = 0
+
+    def _finish_cancelled(self, rows: list[_Row]) -> None:
+        for r in rows:
+            if not r.done and r.handle.cancelled.is_set():
+                r.done = True
+
+    def _sample(self, rows: list[_Row], logits) -> list[int]:
+        import torch
+
+        out: list[int] = []
+        for r, row_logits in zip(rows, logits, strict=True):
+            if r.done:
+                out.append(self.pad_id)
+                continue
+            p = r.job.params
+            x = row_logits
+            if r.counts and (p.presence_penalty or p.frequency_penalty):
+                idx = torch.tensor(list(r.counts), dtype=torch.long)
+                cnt = torch.tensor(list(r.counts.values()), dtype=x.dtype)
+                x = x.clone()
+                x[idx] -= p.frequency_penalty * cnt + p.presence_penalty
+            if p.ignore_eos:
+                x = x.clone()
+                x[list(self.stop_ids)] = float("-inf")
+            if p.temperature <= 0:
+                out.append(int(torch.argmax(x)))
+                continue
+            probs = torch.softmax(x / p.temperature, dim=-1)
+            if p.top_p < 1.0:
+                sorted_p, order = torch.sort(probs, descending=True)
+                cum = torch.cumsum(sorted_p, dim=-1)
+                drop = cum - sorted_p > p.top_p
+                sorted_p[drop] = 0.0
+                probs = torch.zeros_like(probs).scatter_(0, order, sorted_p)
+            out.append(int(torch.multinomial(probs, 1, generator=r.generator)))
+        return out
+
+    def _advance(self, r: _Row, tok: int, checker: StopChecker) -> None:
+        p = r.job.params
+        prompt_len = len(r.job.prompt_ids or [])
+        if tok in self.stop_ids and not p.ignore_eos:
+            self._close(r, "stop")
+            return
+        r.ids.append(tok)
+        r.counts[tok] = r.counts.get(tok, 0) + 1
+        old_len = len(r.text)
+        r.text = self.tokenizer.decode(r.ids, skip_special_tokens=True)
+        cut = checker.find(r.text, old_len) if checker.stops else -1
+        if cut >= 0:
+            r.text = r.text[:cut]
+            self._close(r, "stop")
+            return
+        if len(r.ids) >= p.max_tokens or prompt_len + len(r.ids) >= self.context_window:
+            self._close(r, "length")
+            return
+        safe = checker.safe_length(r.text)
+        if safe > r.sent:
+            r.emit(Event(r.index, r.text[r.sent : safe], None, len(r.ids)))
+            r.sent = safe
+
+    def _close(self, r: _Row, reason: str) -> None:
+        r.done = True
+        text = r.text[r.sent :] if len(r.text) > r.sent else ""
+        r.sent = len(r.text)
+        r.emit(Event(r.index, text, reason, len(r.ids)))
+
+
+def _plain_dynamic_cache(cache: Any) -> bool:
+    """True when every layer of ``cache`` holds plain ``[batch, heads, seq, dim]`` tensors."""
+    layers = getattr(cache, "layers", None)
+    if not layers:
+        return False
+    return all(
+        type(layer).__name__ == "DynamicLayer"
+        and getattr(layer, "is_initialized", False)
+        and getattr(layer, "keys", None) is not None
+        and layer.keys.dim() == 4
+        for layer in layers
+    )
+
+
+def _select_rows(cache: Any, mask: Any, pos: Any, keep: list[int]):
+    """Keep rows ``keep`` and drop the left columns no kept row uses."""
+    import torch
+
+    idx = torch.tensor(keep, dtype=torch.long, device=mask.device)
+    cache.batch_select_indices(idx)
+    mask, pos = mask[idx], pos[idx]
+    used = mask.any(dim=0).nonzero()
+    start = int(used[0]) if len(used) else 0
+    if start > 0 and _plain_dynamic_cache(cache):
+        for layer in cache.layers:
+            layer.keys = layer.keys[:, :, start:, :]
+            layer.values = layer.values[:, :, start:, :]
+        mask = mask[:, start:]
+    return cache, mask, pos
+
+
+def _join_caches(cache: Any, mask: Any, other: Any, other_mask: Any):
+    """Stack two batches' caches, left-padding the shorter one (padding is masked out)."""
+    import torch
+
+    t1, t2 = mask.shape[1], other_mask.shape[1]
+    width = max(t1, t2)
+
+    def pad(x, t):  # [b, h, t, d] -> [b, h, width, d]
+        if t == width:
+            return x
+        z = x.new_zeros((x.shape[0], x.shape[1], width - t, x.shape[3]))
+        return torch.cat([z, x], dim=2)
+
+    for a, b in zip(cache.layers, other.layers, strict=True):
+        a.keys = torch.cat([pad(a.keys, t1), pad(b.keys, t2)], dim=0)
+        a.values = torch.cat([pad(a.values, t1), pad(b.values, t2)], dim=0)
+    m1 = torch.nn.functional.pad(mask, (width - t1, 0))
+    m2 = torch.nn.functional.pad(other_mask, (width - t2, 0))
+    return cache, torch.cat([m1, m2], dim=0)

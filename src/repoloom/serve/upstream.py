@@ -1,0 +1,201 @@
+"""An upstream OpenAI-compatible server (vLLM, another ``repoloom serve``, ...) as a backend.
+
+repoloom renders the prompt (FIM template, repository context, chat template) and sends it as a
+plain ``/v1/completions`` prompt, streaming, so the upstream never needs to know ``suffix``.
+The upstream adds BOS itself when it tokenizes (as vLLM does for completions), so a rendered chat
+prompt is sent without its leading BOS text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+from repoloom.serve.engine import BackendError, Done, Emit, Event, Handle, Job, Overloaded
+from repoloom.serve.repo_context import approx_tokens
+
+log = logging.getLogger(__name__)
+
+
+class UpstreamEngine:
+    def __init__(
+        self,
+        url: str,
+        *,
+        model_id: str | None = None,
+        tokenizer_dir: str | Path | None = None,
+        max_concurrency: int = 64,
+        api_key: str | None = None,
+        timeout_s: float = 600.0,
+    ):
+        import httpx
+
+        base = url.rstrip("/")
+        if base.endswith("/v1"):
+            base = base[: -len("/v1")]
+        self.base_url = base
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.timeout_s = timeout_s
+        try:
+            r = httpx.get(f"{base}/v1/models", headers=self.headers, timeout=30.0)
+            r.raise_for_status()
+            models = r.json()["data"]
+            first = models[0]
+        except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
+            raise ConnectionError(f"cannot list the models of {base}/v1/models: {exc}") from exc
+        self.upstream_model = first["id"]
+        self.model_id = model_id or self.upstream_model
+        self.context_window = first.get("max_model_len")
+        self.tokenizer = None
+        self.chat_template = None
+        self.bos_token = "<｜begin▁of▁sentence｜>"
+        self.eos_token = "<｜end▁of▁sentence｜>"
+        self.vocab: set[str] = set()
+        if tokenizer_dir is not None:
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+            self.chat_template = getattr(self.tokenizer, "chat_template", None)
+            self.bos_token = self.tokenizer.bos_token or ""
+            self.eos_token = self.tokenizer.eos_token or ""
+            self.vocab = set(self.tokenizer.get_vocab())
+        self.max_concurrency = max(1, max_concurrency)
+        self.active = 0
+        self._client = None
+        self.stats = {"requests": 0, "completed": 0, "cancelled": 0, "rejected": 0, "errors": 0}
+
+    def count_tokens(self, text: str) -> int:
+        if self.tokenizer is None:
+            return approx_tokens(text)
+        return len(self.encode(text))
+
+    def encode(self, text: str) -> list[int]:
+        if self.tokenizer is None:
+            raise ValueError("no tokenizer: pass --model DIR with --upstream")
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def prepare(self, job: Job) -> int | None:
+        """Prompt length when a tokenizer is known; the upstream checks the window itself."""
+        return self.count_tokens(job.prompt) if self.tokenizer is not None else None
+
+    @property
+    def queued(self) -> int:
+        return 0
+
+    def submit(self, job: Job, emit: Emit) -> Handle:
+        if self.active >= self.max_concurrency:
+            self.stats["rejected"] += 1
+            raise Overloaded(f"{self.active} upstream requests in flight")
+        self.active += 1
+        self.stats["requests"] += 1
+        handle = Handle()
+        task = asyncio.get_running_loop().create_task(self._run(job, emit, handle))
+        handle._on_cancel = task.cancel
+        return handle
+
+    def _payload(self, job: Job) -> dict:
+        p = job.params
+        prompt = job.prompt
+        if self.bos_token and prompt.startswith(self.bos_token):
+            prompt = prompt[len(self.bos_token) :]
+        body = {
+            "model": self.upstream_model,
+            "prompt": prompt,
+            "max_tokens": p.max_tokens,
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            "n": p.n,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if p.stop:
+            body["stop"] = p.stop
+        if p.seed is not None:
+            body["seed"] = p.seed
+        if p.presence_penalty:
+            body["presence_penalty"] = p.presence_penalty
+        if p.frequency_penalty:
+            body["frequency_penalty"] = p.frequency_penalty
+        if p.ignore_eos:
+            body["ignore_eos"] = True
+        return body
+
+    async def _run(self, job: Job, emit: Emit, handle: Handle) -> None:
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s, connect=10.0))
+        prompt_tokens = completion_tokens = 0
+        error: BackendError | None = None
+        try:
+            async with self._client.stream(
+                "POST",
+                f"{self.base_url}/v1/completions",
+                json=self._payload(job),
+                headers=self.headers,
+            ) as r:
+                if r.status_code != 200:
+                    raw = await r.aread()
+                    try:
+                        body = json.loads(raw)
+                    except ValueError:
+                        body = None
+                    msg = _error_message(body) or raw.decode("utf-8", "replace")[:500]
+                    error = BackendError(r.status_code, msg, body)
+                else:
+                    async for line in r.aiter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            break
+                        chunk = json.loads(data)
+                        if chunk.get("error"):
+                            error = BackendError(500, _error_message(chunk) or "upstream error")
+                            break
+                        usage = chunk.get("usage") or {}
+                        prompt_tokens = usage.get("prompt_tokens", prompt_tokens)
+                        completion_tokens = usage.get("completion_tokens", completion_tokens)
+                        for c in chunk.get("choices") or []:
+                            if c.get("text") or c.get("finish_reason"):
+                                emit(
+                                    Event(
+                                        c.get("index", 0),
+                                        c.get("text") or "",
+                                        c.get("finish_reason"),
+                                    )
+                                )
+        except asyncio.CancelledError:
+            self.stats["cancelled"] += 1
+            emit(Done(prompt_tokens, completion_tokens))
+            raise
+        except (httpx.HTTPError, ValueError) as exc:
+            error = BackendError(502, f"upstream {self.base_url} failed: {exc}")
+        finally:
+            self.active -= 1
+        if error is not None:
+            self.stats["errors"] += 1
+        else:
+            self.stats["completed"] += 1
+        emit(Done(prompt_tokens, completion_tokens, error))
+
+    def close(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _error_message(body: object) -> str | None:
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            return str(err.get("message") or err.get("detail") or "") or None
+        if isinstance(err, str):
+            return err
+        if "detail" in body:
+            return str(body["detail"])
+    return None
