@@ -1,0 +1,154 @@
+"""Facts of the released DeepSeek-Coder tokenizer that every repoloom tokenizer shares.
+
+The special tokens, their release ids, the pre-tokenizer (the release's ``tokenizer.json``
+sequence: newline, letters, punctuation, CJK runs, single digits, then byte level) and the
+instruct chat template. Both ``repoloom tokenizer import`` (the release vocabulary) and
+``repoloom tokenizer train`` (a new vocabulary) build on these, so FIM and chat code never
+depends on which of the two made a tokenizer directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+BOS = "<｜begin▁of▁sentence｜>"
+EOS = "<｜end▁of▁sentence｜>"
+FIM_HOLE = "<｜fim▁hole｜>"
+FIM_BEGIN = "<｜fim▁begin｜>"
+FIM_END = "<｜fim▁end｜>"
+PAD = "<pad>"
+USER = "<|User|>"
+ASSISTANT = "<|Assistant|>"
+EOT = "<|EOT|>"
+
+#: Special tokens in release id order (32013 .. 32021 in the released vocabulary).
+SPECIAL_TOKENS: tuple[str, ...] = (
+    BOS,
+    EOS,
+    FIM_HOLE,
+    FIM_BEGIN,
+    FIM_END,
+    PAD,
+    USER,
+    ASSISTANT,
+    EOT,
+)
+RELEASE_SPECIAL_IDS: dict[str, int] = {tok: 32013 + i for i, tok in enumerate(SPECIAL_TOKENS)}
+
+#: The release's pre-tokenizer splits (tokenizer.json of deepseek-coder-*-instruct; llama.cpp
+#: names this set ``deepseek-coder``). ``Digits(individual_digits=True)`` splits every char for
+#: which Rust's ``char::is_numeric`` holds (Unicode Nd, Nl and No, so ``½`` too).
+CJK_RUN = "[一-龥ࠀ-一가-퟿]+"
+PRE_TOKENIZER_SPLITS: tuple[str, ...] = ("[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", CJK_RUN)
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are an AI programming assistant, utilizing the Deepseek Coder model, developed by "
+    "Deepseek Company, and you only answer questions related to computer science. For "
+    "politically sensitive questions, security and privacy issues, and other non-computer "
+    "science questions, you will refuse to answer"
+)
+
+#: The instruct chat template of the release (tokenizer_config.json of deepseek-coder-*-instruct).
+CHAT_TEMPLATE = (
+    "{% if not add_generation_prompt is defined %}\n"
+    "{% set add_generation_prompt = false %}\n"
+    "{% endif %}\n"
+    "{%- set ns = namespace(found=false) -%}\n"
+    "{%- for message in messages -%}\n"
+    "    {%- if message['role'] == 'system' -%}\n"
+    "        {%- set ns.found = true -%}\n"
+    "    {%- endif -%}\n"
+    "{%- endfor -%}\n"
+    "{{bos_token}}{%- if not ns.found -%}\n"
+    "{{'" + DEFAULT_SYSTEM_PROMPT + "\\n'}}\n"
+    "{%- endif %}\n"
+    "{%- for message in messages %}\n"
+    "    {%- if message['role'] == 'system' %}\n"
+    "{{ message['content'] }}\n"
+    "    {%- else %}\n"
+    "        {%- if message['role'] == 'user' %}\n"
+    "{{'### Instruction:\\n' + message['content'] + '\\n'}}\n"
+    "        {%- else %}\n"
+    "{{'### Response:\\n' + message['content'] + '\\n<|EOT|>\\n'}}\n"
+    "        {%- endif %}\n"
+    "    {%- endif %}\n"
+    "{%- endfor %}\n"
+    "{% if add_generation_prompt %}\n"
+    "{{'### Response:'}}\n"
+    "{% endif %}"
+)
+
+
+def release_pre_tokenizer() -> Any:
+    """The release's pre-tokenizer as a ``tokenizers`` object."""
+    from tokenizers import Regex, pre_tokenizers
+
+    splits = [pre_tokenizers.Split(Regex(p), behavior="isolated") for p in PRE_TOKENIZER_SPLITS]
+    return pre_tokenizers.Sequence(
+        [
+            *splits,
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False),
+        ]
+    )
+
+
+def finish_tokenizer(tokenizer: Any) -> Any:
+    """Set decoder and BOS post-processor (the release adds BOS, never EOS)."""
+    from tokenizers import decoders, processors
+
+    bos_id = tokenizer.token_to_id(BOS)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{BOS}:0 $A:0",
+        pair=f"{BOS}:0 $A:0 {BOS}:1 $B:1",
+        special_tokens=[(BOS, bos_id)],
+    )
+    return tokenizer
+
+
+def save_tokenizer_dir(
+    tokenizer: Any,
+    out: Path,
+    *,
+    pad_token: str,
+    model_max_length: int,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``tokenizer.json``, ``tokenizer_config.json`` and ``special_tokens_map.json``.
+
+    ``tokenizer_class`` is ``PreTrainedTokenizerFast`` so that transformers (4.x and 5.x) loads
+    ``tokenizer.json`` as written instead of rebuilding a Llama pre-tokenizer.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(out / "tokenizer.json"))
+    others = [t for t in SPECIAL_TOKENS if t not in (BOS, EOS, pad_token)]
+    config: dict[str, Any] = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "bos_token": BOS,
+        "eos_token": EOS,
+        "pad_token": pad_token,
+        "additional_special_tokens": others,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": model_max_length,
+        "chat_template": CHAT_TEMPLATE,
+    }
+    if extra:
+        config["repoloom"] = extra
+    (out / "tokenizer_config.json").write_text(
+        json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    special_map = {
+        "bos_token": BOS,
+        "eos_token": EOS,
+        "pad_token": pad_token,
+        "additional_special_tokens": others,
+    }
+    (out / "special_tokens_map.json").write_text(
+        json.dumps(special_map, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    return out
