@@ -23,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import multiprocessing
@@ -257,16 +258,29 @@ def build_corpus(
         "%d repositories (%d already done), %d workers", len(tasks), len(tasks) - len(todo), workers
     )
     started = time.perf_counter()
+    decontam_info = _prepare_decontamination(config)  # issue 3: index built once, before fork
     _run_tasks(todo, config, repos_dir, workers, progress, total=len(tasks))
-    wall = time.perf_counter() - started
 
     summaries = [
         json.loads((repos_dir / f"{task_key(t)}.json").read_text(encoding="utf-8")) for t in tasks
     ]
+    # Issue 3: corpus-level exact and MinHash-LSH near-dedup of whole samples (resumable).
+    from repoloom.corpus.dedup import run_corpus_dedup
+
+    dedup = run_corpus_dedup(
+        [task_key(t) for t in tasks],
+        [t.name for t in tasks],
+        repos_dir,
+        work / "dedup",
+        config,
+        workers=workers,
+        progress=progress,
+    )
+    wall = time.perf_counter() - started
     n_sample_parts = _write_parts(
         out / "samples",
         _iter_parts(
-            (repos_dir / f"{task_key(t)}.samples.parquet" for t in tasks),
+            (dedup.samples_path(task_key(t)) for t in tasks),
             SAMPLE_SCHEMA,
             config.output.rows_per_part,
         ),
@@ -276,7 +290,9 @@ def build_corpus(
     n_removed_parts = _write_parts(
         out / "removed",
         _iter_parts(
-            (repos_dir / f"{task_key(t)}.removed.parquet" for t in tasks),
+            itertools.chain(
+                (repos_dir / f"{task_key(t)}.removed.parquet" for t in tasks), dedup.removed_paths
+            ),
             REMOVED_SCHEMA,
             config.output.rows_per_part,
         ),
@@ -291,10 +307,31 @@ def build_corpus(
         wall_seconds=wall,
         workers=workers,
         parts=(n_sample_parts, n_removed_parts),
+        extra={"dedup": dedup.stats, "decontamination": decontam_info},
     )
     if not keep_work:
         shutil.rmtree(work)
     return BuildResult(out=out, report=report)
+
+
+def _prepare_decontamination(config: CorpusConfig) -> dict:
+    """Issue 3: build the benchmark n-gram index in the parent (forked workers inherit it) and
+    return what the report says about it; a missing benchmark with require_all is a BuildError."""
+    if not config.decontam.enabled:
+        return {"enabled": False}
+    from repoloom.corpus.decontam import BenchmarkNotFound, get_index
+
+    try:
+        index = get_index(config.decontam)
+    except (BenchmarkNotFound, ValueError) as exc:
+        raise BuildError(str(exc)) from exc
+    return {
+        "enabled": True,
+        "ngram": config.decontam.ngram,
+        "benchmarks": dict(index.strings),
+        "missing": list(index.missing),
+        "warnings": index.warnings,
+    }
 
 
 def _run_tasks(

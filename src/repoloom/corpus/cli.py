@@ -53,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--repo-column", help="Stack-layout tables: repository name column")
     build.add_argument("--path-column", help="Stack-layout tables: file path column")
     build.add_argument("--content-column", help="Stack-layout tables: file content column")
+    build.add_argument(
+        "--benchmarks-dir",
+        metavar="DIR",
+        help="local benchmark copy for decontamination (mbpp/, pal-math/, humaneval/; "
+        "default: decontam.benchmarks_dir of the config, else $REPOLOOM_DATA)",
+    )
     build.add_argument("--no-progress", action="store_true")
     build.set_defaults(func=cmd_build)
 
@@ -97,6 +103,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     if args.order_mode:
         config.order.mode = args.order_mode
+    if args.benchmarks_dir:
+        config.decontam.benchmarks_dir = args.benchmarks_dir
+    elif config.decontam.enabled and not config.decontam.benchmarks_dir:
+        config.decontam.benchmarks_dir = os.environ.get("REPOLOOM_DATA") or None
     if not args.sources and not args.repos_dir:
         raise UserError("give at least one SOURCE or --repos-dir")
     if args.workers is not None and args.workers < 1:
@@ -124,6 +134,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     for failed in report["repositories_failed"]:
         print(f"  failed: {failed['repo']}: {failed['error']}")
+    for warning in report.get("warnings", []):  # issue 3: e.g. a benchmark that was not found
+        print(f"WARNING: {warning}")
     print(f"samples: {out / 'samples'}")
     print(f"removed: {out / 'removed'}")
     print(f"report:  {out / 'report.json'}  {out / 'report.html'}")

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from repoloom.corpus.minhash import ngram_hashes, token_hashes, word_tokens
+from repoloom.corpus.minhash import ngram_hashes, ngram_hashes_at, tokenize
 from repoloom.corpus.steps import FileDoc, StepLog
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ LOCATIONS = {
     "math": ("pal-math/math/test.json", "math/test.jsonl", "math/test.json"),
 }
 ID_KEYS = ("task_id", "name", "id", "idx")
+_BITMAP_BITS = 24  # 16 MB of flags: about 5% of the windows of a file pass to the binary search
 
 
 class BenchmarkNotFound(RuntimeError):
@@ -86,6 +87,24 @@ class BenchmarkIndex:
     strings: dict[str, int] = field(default_factory=dict)  # benchmark -> strings indexed
     sources: dict[str, str] = field(default_factory=dict)  # benchmark -> where it was read
     missing: list[str] = field(default_factory=list)
+    # Prefilters, so that few windows reach the binary search: a bit per (top bits of a) hash of
+    # the longest table, and the sorted first-token hashes of the short strings.
+    bitmap: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    first_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+
+    def finish(self, first_tokens: np.ndarray) -> None:
+        longest = self.tables.get(self.ngram)
+        self.bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
+        if longest is not None:
+            self.bitmap[longest[0] >> np.uint64(64 - _BITMAP_BITS)] = True
+        self.first_tokens = np.unique(first_tokens)
+
+    @staticmethod
+    def _lookup(table: np.ndarray, grams: np.ndarray) -> np.ndarray:
+        """Index into `grams` of the members of `table`."""
+        pos = np.searchsorted(table, grams)
+        pos[pos == len(table)] = 0
+        return np.flatnonzero(table[pos] == grams), pos
 
     @property
     def warnings(self) -> list[str]:
@@ -93,22 +112,33 @@ class BenchmarkIndex:
 
     def scan(self, text: str) -> Hit | None:
         """The first benchmark n-gram (longest table first) found in `text`, or None."""
-        tokens = word_tokens(text)
-        if not tokens or not self.tables:
+        if not self.tables:
             return None
-        hashes = token_hashes(tokens)
+        tokens = tokenize(text)
+        if not len(tokens):
+            return None
+        hashes = tokens.hashes
+        pos = np.searchsorted(self.first_tokens, hashes)
+        pos[pos == len(self.first_tokens)] = 0
+        may_start = (
+            self.first_tokens[pos] == hashes if len(self.first_tokens) else np.zeros(0, bool)
+        )
         for n in sorted(self.tables, reverse=True):
             table, entry_ids = self.tables[n]
-            grams = ngram_hashes(hashes, n)
-            if not len(grams):
+            if len(hashes) < n:
                 continue
-            pos = np.searchsorted(table, grams)
-            pos[pos == len(table)] = 0
-            found = np.flatnonzero(table[pos] == grams)
+            if n == self.ngram:
+                grams = ngram_hashes(hashes, n)
+                starts = np.flatnonzero(self.bitmap[grams >> np.uint64(64 - _BITMAP_BITS)])
+                grams = grams[starts]
+            else:
+                starts = np.flatnonzero(may_start[: len(hashes) - n + 1])
+                grams = ngram_hashes_at(hashes, n, starts)
+            found, pos = self._lookup(table, grams)
             if len(found):
-                i = int(found[0])
-                benchmark, task_id, field_name = self.entries[int(entry_ids[pos[i]])]
-                return Hit(benchmark, task_id, field_name, " ".join(tokens[i : i + n]))
+                j = int(found[0])
+                benchmark, task_id, field_name = self.entries[int(entry_ids[pos[j]])]
+                return Hit(benchmark, task_id, field_name, tokens.text(int(starts[j]), n))
         return None
 
 
@@ -245,11 +275,11 @@ def build_index(cfg: Any) -> BenchmarkIndex:
 
     # Token hashes of all strings of one n-gram length are concatenated and hashed in one
     # vectorised pass; windows that cross a string boundary are masked out.
-    pieces: dict[int, list[tuple[int, list[str]]]] = {}
+    pieces: dict[int, list[tuple[int, Any]]] = {}
     for benchmark, rows in sources:
         count = 0
         for task_id, name, text in rows:
-            tokens = word_tokens(text)
+            tokens = tokenize(text)
             if len(tokens) >= cfg.ngram:
                 n = cfg.ngram
             elif len(tokens) >= cfg.min_short_tokens:
@@ -260,9 +290,12 @@ def build_index(cfg: Any) -> BenchmarkIndex:
             index.entries.append((benchmark, task_id, name))
             count += 1
         index.strings[benchmark] = count
+    first_tokens = [
+        tokens.hashes[0] for n, items in pieces.items() if n < cfg.ngram for _, tokens in items
+    ]
     for n, items in sorted(pieces.items()):
         lengths = np.array([len(tokens) for _, tokens in items], dtype=np.int64)
-        flat = token_hashes([t for _, tokens in items for t in tokens])
+        flat = np.concatenate([tokens.hashes for _, tokens in items])
         grams = ngram_hashes(flat, n)
         starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
         windows = lengths - n + 1
@@ -271,11 +304,18 @@ def build_index(cfg: Any) -> BenchmarkIndex:
             np.arange(windows.sum()) - np.repeat(np.cumsum(windows) - windows, windows)
         )
         hashes = grams[positions]
+        if cfg.min_alpha_tokens > 0:  # windows of mostly numbers ("1 2 2 3 3 ...") match anything
+            alpha = np.concatenate([tokens.has_letter() for _, tokens in items])
+            cumulative = np.concatenate(([0], np.cumsum(alpha)))
+            letters = cumulative[positions + n] - cumulative[positions]
+            keep = letters >= cfg.min_alpha_tokens
+            hashes, entry_ids = hashes[keep], entry_ids[keep]
         order = np.lexsort((entry_ids, hashes))  # by hash, then the first entry
         hashes, entry_ids = hashes[order], entry_ids[order]
         first = np.ones(len(hashes), dtype=bool)
         first[1:] = hashes[1:] != hashes[:-1]
         index.tables[n] = (hashes[first], entry_ids[first])
+    index.finish(np.array(first_tokens, dtype=np.uint64))
     log.info(
         "decontamination index: %s strings, %d n-grams, %.1fs",
         index.strings,

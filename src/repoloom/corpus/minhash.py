@@ -1,9 +1,11 @@
 """MinHash signatures, LSH banding and union-find, vectorised with numpy.
 
-* Tokens are word tokens (``\\w+``, case kept); whitespace and punctuation never matter, so a
-  re-indented or reformatted copy has the same tokens.
-* Each distinct token is hashed once to 64 bits (BLAKE2b, deterministic across processes and
-  machines; Python's ``hash`` is salted per process) and cached per process.
+* Tokens are word tokens: maximal runs of ASCII letters, digits, ``_`` and non-ASCII characters
+  (case kept); whitespace and punctuation never matter, so a re-indented or reformatted copy has
+  the same tokens.
+* Tokenising and hashing are vectorised over the UTF-8 bytes (no Python work per token): each
+  token's bytes hash polynomially modulo 2**64 and go through the splitmix64 finaliser, so a hash
+  is the same in every process and on every machine (Python's ``hash`` is salted per process).
 * An n-gram (shingle) hash combines its token hashes polynomially modulo 2**64 and goes through
   the splitmix64 finaliser, all on numpy arrays: no Python loop per shingle.
 * A signature holds, for each of ``num_perm`` hash functions ``h_i(x) = a_i * x + b_i mod 2**64``
@@ -17,44 +19,127 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-WORD_RE = re.compile(r"\w+")
 MAX64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd: the polynomial base of the n-gram combination
-_TOKEN_CACHE: dict[str, int] = {}
-_TOKEN_CACHE_MAX = 1 << 20
+_BYTE_BASE = np.uint64(0x100000001B3)  # odd: the polynomial base of the token hash (FNV prime)
 _BLOCK = 256
+_CHUNK = 1 << 20  # bytes tokenised at once (bounds the temporary arrays)
+
+# Word bytes: ASCII letters, digits, underscore, and every byte of a multi-byte UTF-8 character
+# (so non-ASCII identifiers stay whole). A token is a maximal run of word bytes.
+_WORD_BYTE = np.zeros(256, dtype=bool)
+for _lo, _hi in ((48, 57), (65, 90), (97, 122), (95, 95), (128, 255)):
+    _WORD_BYTE[_lo : _hi + 1] = True
+_LETTER_BYTE = _WORD_BYTE.copy()
+_LETTER_BYTE[48:58] = False
+_LETTER_BYTE[95] = False
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The word tokens of a text: byte spans into `data` and one 64-bit hash each."""
+
+    data: bytes
+    starts: np.ndarray  # int64 byte offsets
+    ends: np.ndarray
+    hashes: np.ndarray  # uint64
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def has_letter(self) -> np.ndarray:
+        """Per token: does it hold a letter (ASCII letter or any non-ASCII character)?"""
+        if not len(self.starts):
+            return np.zeros(0, dtype=bool)
+        arr = np.frombuffer(self.data, dtype=np.uint8)
+        letters = _LETTER_BYTE[arr].astype(np.int64)  # non-word bytes are never letters
+        return np.add.reduceat(letters, self.starts) > 0
+
+    def text(self, i: int, n: int = 1) -> str:
+        """Tokens i .. i+n-1, space-joined."""
+        return " ".join(
+            self.data[s:e].decode("utf-8", "replace")
+            for s, e in zip(
+                self.starts[i : i + n].tolist(), self.ends[i : i + n].tolist(), strict=True
+            )
+        )
+
+
+_POWERS = np.ones(1, dtype=np.uint64)
+
+
+def _byte_powers(n: int) -> np.ndarray:
+    global _POWERS
+    if len(_POWERS) < n:
+        size = max(n, 2 * len(_POWERS))
+        powers = np.full(size, _BYTE_BASE, dtype=np.uint64)
+        powers[0] = 1
+        _POWERS = np.cumprod(powers, dtype=np.uint64)  # wraps modulo 2**64
+    return _POWERS
+
+
+def _tokenize_chunk(arr: np.ndarray, word: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    edges = np.diff(word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    if not len(starts):
+        return starts, ends, np.empty(0, dtype=np.uint64)
+    lengths = ends - starts
+    positions = np.flatnonzero(word)  # word bytes, token by token
+    exponents = np.repeat(ends - 1, lengths) - positions
+    powers = _byte_powers(int(lengths.max()))
+    with np.errstate(over="ignore"):
+        values = arr[positions].astype(np.uint64) * powers[exponents]
+        first = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        hashes = np.add.reduceat(values, first)
+        hashes = splitmix64(hashes ^ (lengths.astype(np.uint64) * _MULT))
+    return starts, ends, hashes
+
+
+def tokenize(text: str) -> Tokens:
+    """Word tokens and their hashes, fully vectorised (no Python work per token): each token's
+    UTF-8 bytes are hashed polynomially modulo 2**64, then through the splitmix64 finaliser."""
+    data = text.encode("utf-8", "surrogatepass")
+    arr = np.frombuffer(data, dtype=np.uint8)
+    word = _WORD_BYTE[arr]
+    cuts = [0]
+    if len(arr) > _CHUNK:  # cut only at non-word bytes: no token spans two chunks
+        gaps = np.flatnonzero(~word)
+        for target in range(_CHUNK, len(arr), _CHUNK):
+            at = np.searchsorted(gaps, max(target, cuts[-1] + 1))
+            if at < len(gaps):
+                cuts.append(int(gaps[at]))
+    cuts.append(len(arr))
+    parts = []
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        if hi > lo:
+            starts, ends, hashes = _tokenize_chunk(arr[lo:hi], word[lo:hi])
+            parts.append((starts + lo, ends + lo, hashes))
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return Tokens(data, empty, empty, np.empty(0, dtype=np.uint64))
+    return Tokens(
+        data,
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+    )
 
 
 def word_tokens(text: str) -> list[str]:
-    return WORD_RE.findall(text)
-
-
-def _hash_token(token: str) -> int:
-    digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    value = int.from_bytes(digest, "little")
-    if len(_TOKEN_CACHE) >= _TOKEN_CACHE_MAX:
-        _TOKEN_CACHE.clear()
-    _TOKEN_CACHE[token] = value
-    return value
+    tokens = tokenize(text)
+    return [tokens.text(i) for i in range(len(tokens))]
 
 
 def token_hashes(tokens: Sequence[str]) -> np.ndarray:
-    """64-bit hash of each token (uint64 array aligned with `tokens`)."""
-    cache = _TOKEN_CACHE
-    get = cache.get
-    values = [get(t) for t in tokens]
-    if None in values:
-        values = [
-            v if v is not None else _hash_token(t) for v, t in zip(values, tokens, strict=True)
-        ]
-    return np.array(values, dtype=np.uint64)
+    """Hash of each token (tokens as `word_tokens` returns them)."""
+    return tokenize(" ".join(tokens)).hashes
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
@@ -88,13 +173,35 @@ def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
     return splitmix64(acc ^ np.uint64(n))
 
 
+def ngram_hashes_at(hashes: np.ndarray, n: int, starts: np.ndarray) -> np.ndarray:
+    """`ngram_hashes(hashes, n)[starts]`, computed only at those window starts."""
+    starts = np.asarray(starts, dtype=np.int64)
+    powers = _powers(n)
+    acc = np.zeros(len(starts), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            acc += hashes[starts + k] * powers[k]
+    return splitmix64(acc ^ np.uint64(n))
+
+
 def shingle_set(text: str, ngram: int) -> np.ndarray:
     """The distinct shingle hashes of a text, sorted. A text with fewer than `ngram` tokens (but at
     least one) is a single shingle of all its tokens; an empty text has none."""
-    hashes = token_hashes(word_tokens(text))
+    hashes = tokenize(text).hashes
     if len(hashes) == 0:
         return hashes
-    return np.unique(ngram_hashes(hashes, min(ngram, len(hashes))))
+    return sorted_unique(ngram_hashes(hashes, min(ngram, len(hashes))))
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique for a 1-d array by sort + mask (several times faster on uint64 in numpy 2)."""
+    values = np.sort(values)
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 class MinHasher:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 from repoloom.corpus.assemble import Sample, assemble_samples
 from repoloom.corpus.config import CorpusConfig
+from repoloom.corpus.decontam import decontaminate
 from repoloom.corpus.order import edges_in_order, order_repository
+from repoloom.corpus.screening import dedup_repository_files, screen_documents
 from repoloom.corpus.sources import RepoTask, SourceError, iter_repository_files
 from repoloom.corpus.steps import (
     FileDoc,
@@ -108,6 +110,13 @@ def process_repository(task: RepoTask, config: CorpusConfig) -> RepoResult:
     all_languages.update({d.path: d.language for d in docs})
     log.time("language", time.perf_counter() - started)
     docs = apply_rule_filters(docs, config, log)
+    # Issue 3 (repoloom.corpus.screening / decontam): in-repo exact dedup, decontamination
+    # (before screening), syntax and quality screening.
+    if config.dedup.exact_files_in_repo:
+        docs = dedup_repository_files(docs, log)
+    if config.decontam.enabled:
+        docs = decontaminate(docs, config, log)
+    docs = screen_documents(docs, config, log)
 
     components, parsed, stats = order_documents(repo, docs, config, log, all_texts, all_languages)
     started = time.perf_counter()

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from repoloom.corpus.config import CorpusConfig
+from repoloom.corpus.screening import SCREEN_STEPS
 from repoloom.corpus.steps import RULES
 
-FUNNEL_STEPS = ("read", "language", *(name for name, _ in RULES))
+FUNNEL_STEPS = ("read", "language", *(name for name, _ in RULES), *SCREEN_STEPS)
 
 
 def _add(target: dict, key: str, n: int | float) -> None:
@@ -195,12 +196,19 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}img{{max-width:100
 {images}
 <h2>Steps</h2>{steps}
 <h2>Languages kept</h2>{langs}
+{_dedup_html(report)}
 <h2>Dependencies and ordering</h2>
 <p>{report["dependencies"]["statements"]:,} dependency statements, {report["dependencies"]["resolved"]:,} resolved inside their repository,
 {report["dependencies"]["edges"]:,} edges; {order["cyclic_groups"]} cycles ({order["files_in_cycles"]} files), {order["cycles_broken"]} cycle-breaking placements.</p>
 <p>Edges outside cycles whose dependency comes first, per ordering:</p>
 {_table(eval_rows, ["order", "importer language", "in order", "edges", "fraction"])}
 </body></html>"""
+
+
+def _dedup_html(report: dict) -> str:
+    from repoloom.corpus.dedup import render_section
+
+    return render_section(report)
 
 
 def write_report(
@@ -211,8 +219,13 @@ def write_report(
     wall_seconds: float,
     workers: int,
     parts: tuple[int, int],
+    extra: dict | None = None,
 ) -> dict:
     report = aggregate(summaries)
+    if extra:  # issue 3: corpus-level dedup and decontamination figures
+        from repoloom.corpus.dedup import report_section
+
+        report.update(report_section(extra, report))
     timings = report.pop("_timings")
     report.update(
         {

@@ -1,0 +1,178 @@
+"""Corpus-level dedup: exact and near-duplicate repositories, keep rule, determinism, resume."""
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import repoloom.corpus.dedup as dedup_module
+from repoloom.corpus.build import build_corpus
+from repoloom.corpus.config import CorpusConfig, DecontamConfig, DedupConfig
+from repoloom.corpus.dedup import _ROW, bucket_pairs
+from repoloom.corpus.sources import expand_sources
+
+SITE = Path(np.__file__).parents[1]  # site-packages of the test environment: real packages
+
+
+def copy_package(name: str, target: Path) -> Path:
+    shutil.copytree(SITE / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """h11 three times (original, one edited file, an exact copy) and two unrelated packages."""
+    root = tmp_path_factory.mktemp("repos")
+    original = copy_package("h11", root / "h11-a")
+    edited = copy_package("h11", root / "h11-b")
+    target = edited / "h11" / "_util.py"
+    target.write_text(target.read_text() + "\n\ndef added_helper():\n    return 'new in b'\n")
+    for repo in (original, edited):  # a file-level sample, byte-identical in all three copies
+        (repo / "README.md").write_text("# h11\n\nA pure-Python HTTP/1.1 protocol library.\n")
+    shutil.copytree(original, root / "h11-c")
+    copy_package("sniffio", root / "sniffio")
+    copy_package("markupsafe", root / "markupsafe")
+    return root
+
+
+def config(**dedup) -> CorpusConfig:
+    cfg = CorpusConfig()
+    cfg.decontam = DecontamConfig(benchmarks=["humaneval"])  # the wheel: fast and offline
+    cfg.dedup = dataclasses.replace(DedupConfig(), **dedup)
+    cfg.output.rows_per_part = 7
+    return cfg
+
+
+def build(corpus: Path, out: Path, cfg=None, workers=1):
+    return build_corpus(
+        expand_sources([], [str(corpus)]), out, cfg or config(), workers=workers, progress=False
+    )
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    names = [p for p in sorted(out.rglob("*")) if p.is_file() and p.name != "run.json"]
+    return {str(p.relative_to(out)): p.read_bytes() for p in names}
+
+
+def test_bucket_pairs_link_every_bucket_member():
+    rows = np.zeros(7, dtype=_ROW)
+    rows["band"] = [0, 0, 0, 1, 1, 0, 2]
+    rows["key"] = [5, 5, 5, 5, 5, 9, 5]
+    rows["doc"] = [8, 2, 4, 4, 3, 1, 7]
+    pairs = bucket_pairs(rows).tolist()
+    # bucket (0,5) = {2,4,8}: star from 2 plus chain; bucket (1,5) = {3,4}; singletons give nothing
+    assert pairs == [[2, 4], [2, 8], [3, 4], [4, 8]]
+    assert bucket_pairs(rows[:1]).shape == (0, 2)
+
+
+@pytest.fixture(scope="module")
+def reference(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "out"
+    result = build(corpus, out)
+    return out, result.report
+
+
+def test_near_and_exact_duplicate_repositories_are_removed(reference):
+    out, report = reference
+    samples = pq.read_table(out / "samples").to_pylist()
+    removed = pq.read_table(out / "removed").to_pylist()
+    dropped = [r for r in removed if r["step"] == "dedup"]
+    by_repo = {}
+    for row in dropped:
+        by_repo.setdefault(row["repo"], []).append(row)
+    kept_repos = {s["repo"] for s in samples}
+    # the h11 package sample: one of the three copies stays, the other two go
+    h11_samples = [s for s in samples if s["repo"].startswith("h11") and len(s["paths"]) > 1]
+    assert len(h11_samples) == 1
+    multi = [r for r in dropped if "(+" in r["path"]]
+    assert sorted(r["repo"] for r in multi) == sorted(
+        {"h11-a", "h11-b", "h11-c"} - {h11_samples[0]["repo"]}
+    )
+    reasons = {r["repo"]: r["reason"] for r in multi}
+    # keep rule "largest": the edited copy is the largest, the other two are its duplicates
+    assert h11_samples[0]["repo"] == "h11-b"
+    assert reasons == {"h11-a": "near-dup", "h11-c": "near-dup"}
+    details = [json.loads(r["detail"]) for r in multi]
+    assert {d["kept_sample_id"] for d in details} == {h11_samples[0]["sample_id"]}
+    assert {d["kept_repo"] for d in details} == {"h11-b"}
+    assert len({d["cluster"] for d in details}) == 1
+    assert all(0.85 <= d["similarity"] <= 1.0 for d in details)
+    # unrelated packages are untouched
+    assert {"sniffio", "markupsafe"} <= kept_repos
+    assert "sniffio" not in by_repo and "markupsafe" not in by_repo
+    # single-file samples of h11-a and h11-c that are byte-identical are exact duplicates
+    assert any(r["reason"] == "exact-dup" for r in dropped)
+    # the counts in the report agree with the rows
+    stats = report["dedup"]
+    assert stats["exact_dup"] + stats["near_dup"] == len(dropped)
+    assert stats["samples_out"] == len(samples) == report["samples"]["count"]
+    assert stats["samples_in"] == stats["samples_out"] + len(dropped)
+    assert (stats["bands"], stats["rows"]) == (18, 14)
+    assert len({s["sample_id"] for s in samples}) == len(samples)
+    assert "Dedup (whole samples)" in (out / "report.html").read_text()
+
+
+def test_keep_first_rule_and_switches(corpus, tmp_path):
+    first = build(corpus, tmp_path / "first", config(keep="first")).report
+    samples = pq.read_table(tmp_path / "first" / "samples").to_pylist()
+    h11 = [s["repo"] for s in samples if s["repo"].startswith("h11") and len(s["paths"]) > 1]
+    assert h11 == ["h11-a"]  # the earliest in task (sorted source) order
+    removed = pq.read_table(tmp_path / "first" / "removed").to_pylist()
+    reasons = {r["repo"]: r["reason"] for r in removed if "(+" in r["path"]}
+    assert reasons == {"h11-b": "near-dup", "h11-c": "exact-dup"}  # relative to the kept h11-a
+    exact_only = build(corpus, tmp_path / "exact", config(near=False)).report
+    assert exact_only["dedup"]["near_dup"] == 0 and exact_only["dedup"]["exact_dup"] >= 1
+    samples = pq.read_table(tmp_path / "exact" / "samples").to_pylist()
+    h11 = sorted(s["repo"] for s in samples if s["repo"].startswith("h11") and len(s["paths"]) > 1)
+    assert h11 == ["h11-a", "h11-b"]  # the exact copy h11-c is gone, the edited one stays
+    off = build(corpus, tmp_path / "off", config(near=False, exact_samples=False)).report
+    assert off["dedup"] == {"enabled": False}
+    assert off["samples"]["count"] == first["dedup"]["samples_in"]
+
+
+def test_same_output_for_any_worker_count(corpus, reference, tmp_path):
+    out, _ = reference
+    build(corpus, tmp_path / "w2", workers=2)
+    assert snapshot(tmp_path / "w2") == snapshot(out)
+
+
+def _killed_build(corpus: Path, out: Path, target: str, after: int) -> None:
+    """Child process: run the build and die hard (no cleanup) after `after` calls of `target`."""
+    original = getattr(dedup_module, target)
+    calls = {"n": 0}
+
+    def dying(*args, **kwargs):
+        if calls["n"] == after:
+            os._exit(137)
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    setattr(dedup_module, target, dying)
+    build(corpus, out)
+    os._exit(0)
+
+
+@pytest.mark.parametrize("target,after", [("sign_repository", 2), ("bucket_pairs", 5)])
+def test_resume_after_a_kill_in_the_middle_of_dedup(corpus, reference, tmp_path, target, after):
+    out = tmp_path / "out"
+    child = multiprocessing.get_context("fork").Process(
+        target=_killed_build, args=(corpus, out, target, after)
+    )
+    child.start()
+    child.join(300)
+    assert child.exitcode == 137
+    work = out / "_work" / "dedup"
+    assert work.exists() and not (out / "samples").exists()
+    if target == "bucket_pairs":
+        assert (work / "buckets").exists() and not (work / "clusters.npz").exists()
+        assert len(list((work / "pairs").glob("part-*.npy"))) == after
+    else:
+        assert len(list((work / "sign").glob("*.npz"))) == after
+    build(corpus, out)
+    assert snapshot(out) == snapshot(reference[0])
