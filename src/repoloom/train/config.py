@@ -1,0 +1,260 @@
+"""Training configuration: one flat dataclass read from YAML plus ``key=value`` overrides, and the
+registry of named model shapes (PAPER_NOTES section 4).
+
+Everything a run needs is in :class:`TrainConfig`; the YAML files under ``configs/train/`` only set
+fields of it, so ``repoloom train --config configs/train/tiny.yaml max_steps=10`` and editing the
+YAML are the same thing. Unknown keys are an error (a typo must not silently train the default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The release's special-token ids (PAPER_NOTES section 2): BOS 32013, EOS 32014, <|EOT|> 32021.
+RELEASE_VOCAB_SIZE = 32256
+RELEASE_BOS_ID = 32013
+RELEASE_EOS_ID = 32014
+
+# Named model shapes. Values are `transformers.LlamaConfig` keyword arguments; every entry is a
+# LLaMA decoder with RMSNorm (eps 1e-6), SwiGLU, RoPE and untied embeddings. The pretraining RoPE
+# (theta 10000, no scaling, 4K positions) is the default; the long-context stage overrides it.
+_COMMON: dict[str, Any] = {
+    "vocab_size": RELEASE_VOCAB_SIZE,
+    "hidden_act": "silu",
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": False,
+    "attention_bias": False,
+    "mlp_bias": False,
+    "max_position_embeddings": 4096,
+    "rope_theta": 10000.0,
+    "bos_token_id": RELEASE_BOS_ID,
+    "eos_token_id": RELEASE_EOS_ID,
+    "initializer_range": 0.02,
+}
+
+MODEL_REGISTRY: dict[str, dict[str, Any]] = {
+    # A few M parameters (most of them in the two 32256-row embeddings), GQA 4/2 so the CPU tests
+    # exercise the same attention path as the 33B model.
+    "tiny": {
+        **_COMMON,
+        "hidden_size": 128,
+        "intermediate_size": 344,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },
+    # ~0.2M parameters, 1024-token vocabulary: unit tests (tens of steps per second on a CPU).
+    "micro": {
+        **_COMMON,
+        "vocab_size": 1024,
+        "bos_token_id": 0,
+        "eos_token_id": 1,
+        "hidden_size": 64,
+        "intermediate_size": 172,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },
+    "deepseek-coder-1.3b": {
+        **_COMMON,
+        "hidden_size": 2048,
+        "intermediate_size": 5504,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 16,
+    },
+    "deepseek-coder-6.7b": {
+        **_COMMON,
+        "hidden_size": 4096,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+    },
+    "deepseek-coder-33b": {
+        **_COMMON,
+        "hidden_size": 7168,
+        "intermediate_size": 19200,
+        "num_hidden_layers": 62,
+        "num_attention_heads": 56,
+        "num_key_value_heads": 8,
+    },
+}
+
+
+@dataclass
+class TrainConfig:
+    """All settings of one training run (pretraining, long-context extension or SFT)."""
+
+    # --- what to train
+    stage: str = "pretrain"  # "pretrain" (packed token windows) or "sft" (instruction JSONL)
+    model: str = "tiny"  # a MODEL_REGISTRY name; ignored for the shape when init_from is set
+    init_from: str | None = None  # HF LlamaForCausalLM directory to start from
+    tokenizer: str | None = None  # HF tokenizer directory (copied into the export; needed for SFT)
+    # model overrides (None = keep the registry / init_from value)
+    vocab_size: int | None = None
+    rope_theta: float | None = None
+    rope_scaling_factor: float | None = None  # linear RoPE scaling (long-context stage: 4)
+    max_position_embeddings: int | None = None
+
+    # --- data and output
+    data: str | None = None  # token shard directory (pretrain) or JSONL file (sft)
+    out: str = "runs/tiny"
+    seq_len: int = 256
+    micro_batch_size: int = 8  # sequences per process per forward pass
+    grad_accum_steps: int = 1  # global batch = micro_batch_size * grad_accum_steps * world size
+    max_steps: int = 100
+
+    # --- optimisation (DeepSeek LLM / DeepSeek-Coder values)
+    lr: float = 5.3e-4
+    schedule: str = "step"  # "step" (report), "cosine" (SFT) or "constant"
+    warmup_steps: int = 2000
+    decay_points: list[float] = field(default_factory=lambda: [0.8, 0.9])
+    decay_factor: float = math.sqrt(0.1)
+    min_lr_ratio: float = 0.1  # end of the cosine schedule, as a fraction of lr
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    seed: int = 1234
+
+    # --- system
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16" or "fp32"
+    activation_checkpointing: bool = False
+    compile: bool = False  # torch.compile each decoder layer
+    fsdp_reshard_after_forward: bool = True
+
+    # --- logging, checkpoints, export
+    log_every: int = 10
+    save_every: int = 0  # 0: only at the end of the run
+    save_final: bool = True  # checkpoint at the last step (benchmarks turn it off)
+    keep_checkpoints: int = 2
+    resume: str = "auto"  # "auto" (latest checkpoint in out/ if any), "none" or a checkpoint dir
+    stop_at_step: int | None = None  # stop early as if pre-empted (checkpoint, no export)
+    export: bool = True
+    export_dtype: str = "bfloat16"  # "bfloat16", "float16" or "float32"
+    peak_flops: float | None = None  # FLOP/s for MFU; None = look up the device / measure the CPU
+    tensorboard: bool = True
+    progress: bool = True
+
+    # --- SFT only
+    system_prompt: str | None = None  # None: the release's default system prompt
+    sft_epochs_shuffle: bool = True
+
+    def validate(self) -> None:
+        """Raise ValueError on settings that cannot work."""
+        if self.stage not in ("pretrain", "sft"):
+            raise ValueError(f"stage must be 'pretrain' or 'sft', not {self.stage!r}")
+        if self.init_from is None and self.model not in MODEL_REGISTRY:
+            raise ValueError(
+                f"unknown model {self.model!r}; known: {', '.join(sorted(MODEL_REGISTRY))}"
+            )
+        if self.schedule not in ("step", "cosine", "constant"):
+            raise ValueError(f"schedule must be step, cosine or constant, not {self.schedule!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16 or fp32, not {self.precision!r}")
+        if self.export_dtype not in ("bfloat16", "float16", "float32"):
+            raise ValueError("export_dtype must be bfloat16, float16 or float32")
+        for name in ("seq_len", "micro_batch_size", "grad_accum_steps", "max_steps", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.warmup_steps < 0 or self.save_every < 0:
+            raise ValueError("warmup_steps and save_every must be >= 0")
+        if any(not 0.0 < p < 1.0 for p in self.decay_points):
+            raise ValueError(f"decay_points must lie in (0, 1): {self.decay_points}")
+        if self.stage == "sft" and not self.tokenizer:
+            raise ValueError("stage 'sft' needs tokenizer=DIR (the chat template and <|EOT|>)")
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Convert a YAML / command-line value to the field's declared type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin is list:
+        if isinstance(value, str):
+            value = [v for v in value.strip("[]").split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, args[0], key) for v in value]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{key}: expected true/false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ValueError(f"{key}: expected an integer, got {value!r}")
+        as_float = float(value)
+        if as_float != int(as_float):
+            raise ValueError(f"{key}: expected an integer, got {value!r}")
+        return int(as_float)
+    if annotation is float:
+        return float(value)  # YAML 1.1 reads "1e5" as a string; float() takes it
+    if annotation is str:
+        return str(value)
+    return value
+
+
+def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+    """Return ``base`` (or the defaults) with ``values`` applied, coerced and validated."""
+    hints = typing.get_type_hints(TrainConfig)
+    cfg = dataclasses.replace(base) if base is not None else TrainConfig()
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key, value in values.items():
+        if key not in known:
+            raise ValueError(f"unknown config key {key!r}")
+        setattr(cfg, key, _coerce(value, hints[key], key))
+    cfg.validate()
+    return cfg
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Parse ``key=value`` strings; values go through YAML so ``a=[0.8,0.9]`` is a list."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        key, raw = item.split("=", 1)
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config (or start from the defaults) and apply ``key=value`` overrides."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file not found: {p}")
+        loaded = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{p}: expected a mapping of config keys")
+        values.update(loaded)
+    values.update(parse_overrides(overrides or []))
+    return config_from_dict(values)
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
