@@ -14,17 +14,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BOS = "<｜begin▁of▁sentence｜>"
-EOS = "<｜end▁of▁sentence｜>"
-FIM_HOLE = "<｜fim▁hole｜>"
-FIM_BEGIN = "<｜fim▁begin｜>"
-FIM_END = "<｜fim▁end｜>"
-PAD = "<pad>"
-USER = "<|User|>"
-ASSISTANT = "<|Assistant|>"
-EOT = "<|EOT|>"
-# Same relative order as the release vocabulary (ids 32013..32021 there, 0..8 here).
-SPECIAL_TOKENS = (BOS, EOS, FIM_HOLE, FIM_BEGIN, FIM_END, PAD, USER, ASSISTANT, EOT)
+from repoloom.prompts import (  # noqa: F401  (re-exported for tests)
+    ASSISTANT,
+    BOS,
+    EOS,
+    EOT,
+    FIM_BEGIN,
+    FIM_END,
+    FIM_HOLE,
+    PAD,
+    SPECIAL_TOKENS,
+    USER,
+)
 
 # A little real code so the BPE merges look like code merges.
 _TRAINING_TEXT = (
@@ -49,7 +50,7 @@ def tiny_tokenizer(vocab_size: int = 512):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from repoloom.serve.templates import DEEPSEEK_CHAT_TEMPLATE
+    from repoloom.prompts import CHAT_TEMPLATE as DEEPSEEK_CHAT_TEMPLATE
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)

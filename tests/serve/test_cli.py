@@ -140,8 +140,10 @@ def test_release_system_prompt_is_the_default():
     from repoloom.serve.templates import render_chat
 
     text = render_chat([{"role": "user", "content": "hi"}])
+    # The release template, rendered as transformers renders it (trim_blocks, lstrip_blocks),
+    # leaves the newline after "### Response:" in place: generation starts on a new line.
     assert text == (
-        f"<｜begin▁of▁sentence｜>{DEFAULT_SYSTEM_PROMPT}\n### Instruction:\nhi\n### Response:"
+        f"<｜begin▁of▁sentence｜>{DEFAULT_SYSTEM_PROMPT}\n### Instruction:\nhi\n### Response:\n"
     )
     two = render_chat(
         [
@@ -153,7 +155,7 @@ def test_release_system_prompt_is_the_default():
     )
     assert two == (
         "<｜begin▁of▁sentence｜>S\n### Instruction:\na\n### Response:\nb\n<|EOT|>\n"
-        "### Instruction:\nc\n### Response:"
+        "### Instruction:\nc\n### Response:\n"
     )
 
 

@@ -25,9 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 DEFAULT_TIMEOUT = 10.0
-# Modules that add their own ``eval`` sub-subcommands through add_eval_command.
+# Modules that add their own ``eval`` sub-subcommands through add_eval_command when imported
+# (a missing one is skipped). `eval ppl-by-length` is added by repoloom.train.cli, which the
+# top-level CLI registers before this group.
 EXTENSION_MODULES: list[str] = [
-    "repoloom.evaluate.ppl",
     "repoloom.evaluate.crossfile",
 ]
 _EXTRA: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}

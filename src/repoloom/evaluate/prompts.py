@@ -3,34 +3,13 @@ instruct chat template (PAPER_NOTES sections 3 and 4)."""
 
 from __future__ import annotations
 
-FIM_TEMPLATES: dict[str, str] = {
-    # PSM as DeepSeek-Coder was trained: begin, prefix, hole, suffix, end -> the model writes
-    # the middle.
-    "deepseek": "<｜fim▁begin｜>{prefix}<｜fim▁hole｜>{suffix}<｜fim▁end｜>",
-    "starcoder": "<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
-    "codellama": "<PRE> {prefix} <SUF>{suffix} <MID>",
-    "santacoder": "<fim-prefix>{prefix}<fim-suffix>{suffix}<fim-middle>",
-}
-
-DEEPSEEK_SYSTEM = (
-    "You are an AI programming assistant, utilizing the Deepseek Coder model, developed by "
-    "Deepseek Company, and you only answer questions related to computer science. For "
-    "politically sensitive questions, security and privacy issues, and other non-computer "
-    "science questions, you will refuse to answer"
-)
-EOT = "<|EOT|>"
-
-
-def render_fim(prefix: str, suffix: str, family: str = "deepseek") -> str:
-    if family not in FIM_TEMPLATES:
-        raise ValueError(f"unknown FIM family {family!r}; known: {', '.join(FIM_TEMPLATES)}")
-    return FIM_TEMPLATES[family].format(prefix=prefix, suffix=suffix)
+from repoloom.prompts import DEFAULT_SYSTEM_PROMPT, render_fim  # noqa: F401  (render_fim re-exported)
 
 
 def render_deepseek_chat(user: str, system: str | None = None) -> str:
     """The released instruct template (without BOS, which the tokenizer adds), ready for the
     assistant's answer."""
-    sys_text = DEEPSEEK_SYSTEM if system is None else system
+    sys_text = DEFAULT_SYSTEM_PROMPT if system is None else system
     return f"{sys_text}\n### Instruction:\n{user}\n### Response:\n"
 
 

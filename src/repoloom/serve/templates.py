@@ -9,72 +9,18 @@ spellings to their single special ids (and adds BOS, as the release tokenizer do
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class FimTemplate:
-    """``begin + prefix + hole + suffix + end`` (PSM order); the model continues with the middle."""
-
-    name: str
-    begin: str
-    hole: str
-    end: str
-    stop: tuple[str, ...] = ()  # extra stop strings of the family (besides the tokenizer's EOS)
-
-    def render(self, prefix: str, suffix: str) -> str:
-        return f"{self.begin}{prefix}{self.hole}{suffix}{self.end}"
-
-    @property
-    def markers(self) -> tuple[str, str, str]:
-        return (self.begin, self.hole, self.end)
-
-
-FIM_TEMPLATES: dict[str, FimTemplate] = {
-    t.name: t
-    for t in (
-        FimTemplate("deepseek", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", ("<|EOT|>",)),
-        FimTemplate(
-            "starcoder",
-            "<fim_prefix>",
-            "<fim_suffix>",
-            "<fim_middle>",
-            ("<|endoftext|>", "<file_sep>"),
-        ),
-        FimTemplate("codellama", "<PRE> ", " <SUF>", " <MID>", ("<EOT>",)),
-    )
-}
-DEFAULT_FIM_TEMPLATE = "deepseek"
-
-# The release instruct model's system prompt and the report's chain-of-thought sentence.
-DEFAULT_SYSTEM_PROMPT = (
-    "You are an AI programming assistant, utilizing the Deepseek Coder model, developed by "
-    "Deepseek Company, and you only answer questions related to computer science. For politically "
-    "sensitive questions, security and privacy issues, and other non-computer science questions, "
-    "you will refuse to answer"
+from repoloom.prompts import (  # noqa: F401  (re-exported for the serve modules)
+    BOS,
+    COT_SENTENCE,
+    DEFAULT_FIM_TEMPLATE,
+    DEFAULT_SYSTEM_PROMPT,
+    EOS,
+    FIM_TEMPLATES,
+    FimTemplate,
+    get_fim_template,
 )
-COT_SENTENCE = "You need first to write a step-by-step outline and then write the code."
-EOT_TOKEN = "<|EOT|>"
-
-# The release instruct tokenizer's chat template (BOS, default system prompt unless a system
-# message is given, ``### Instruction:`` / ``### Response:`` turns, each answer closed by <|EOT|>).
-DEEPSEEK_CHAT_TEMPLATE = (
-    "{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}"
-    "{%- set ns = namespace(found=false) -%}"
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'system' -%}{%- set ns.found = true -%}{%- endif -%}"
-    "{%- endfor -%}"
-    "{{bos_token}}{%- if not ns.found -%}{{'" + DEFAULT_SYSTEM_PROMPT + "\\n'}}{%- endif %}"
-    "{%- for message in messages %}"
-    "{%- if message['role'] == 'system' %}{{ message['content'] }}"
-    "{%- else %}"
-    "{%- if message['role'] == 'user' %}{{'### Instruction:\\n' + message['content'] + '\\n'}}"
-    "{%- else %}{{'### Response:\\n' + message['content'] + '\\n<|EOT|>\\n'}}"
-    "{%- endif %}"
-    "{%- endif %}"
-    "{%- endfor %}"
-    "{% if add_generation_prompt %}{{'### Response:'}}{% endif %}"
-)
+from repoloom.prompts import CHAT_TEMPLATE as DEEPSEEK_CHAT_TEMPLATE
+from repoloom.prompts import EOT as EOT_TOKEN  # noqa: F401
 
 
 def detect_fim_template(vocab: set[str] | dict[str, int]) -> str:
@@ -85,20 +31,12 @@ def detect_fim_template(vocab: set[str] | dict[str, int]) -> str:
     return DEFAULT_FIM_TEMPLATE
 
 
-def get_fim_template(name: str) -> FimTemplate:
-    try:
-        return FIM_TEMPLATES[name]
-    except KeyError:
-        known = ", ".join(sorted(FIM_TEMPLATES))
-        raise ValueError(f"unknown FIM template {name!r} (known: {known})") from None
-
-
 def render_chat(
     messages: list[dict[str, str]],
     *,
     chat_template: str | None = None,
-    bos_token: str = "<｜begin▁of▁sentence｜>",
-    eos_token: str = "<｜end▁of▁sentence｜>",
+    bos_token: str = BOS,
+    eos_token: str = EOS,
 ) -> str:
     """Render chat ``messages`` with ``chat_template`` (the release template when None).
 

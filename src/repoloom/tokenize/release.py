@@ -13,72 +13,27 @@ import json
 from pathlib import Path
 from typing import Any
 
-BOS = "<｜begin▁of▁sentence｜>"
-EOS = "<｜end▁of▁sentence｜>"
-FIM_HOLE = "<｜fim▁hole｜>"
-FIM_BEGIN = "<｜fim▁begin｜>"
-FIM_END = "<｜fim▁end｜>"
-PAD = "<pad>"
-USER = "<|User|>"
-ASSISTANT = "<|Assistant|>"
-EOT = "<|EOT|>"
-
-#: Special tokens in release id order (32013 .. 32021 in the released vocabulary).
-SPECIAL_TOKENS: tuple[str, ...] = (
+from repoloom.prompts import (  # noqa: F401  (re-exported: the release's facts live together)
+    ASSISTANT,
     BOS,
+    CHAT_TEMPLATE,
+    DEFAULT_SYSTEM_PROMPT,
     EOS,
-    FIM_HOLE,
+    EOT,
     FIM_BEGIN,
     FIM_END,
+    FIM_HOLE,
     PAD,
+    RELEASE_SPECIAL_IDS,
+    SPECIAL_TOKENS,
     USER,
-    ASSISTANT,
-    EOT,
 )
-RELEASE_SPECIAL_IDS: dict[str, int] = {tok: 32013 + i for i, tok in enumerate(SPECIAL_TOKENS)}
 
 #: The release's pre-tokenizer splits (tokenizer.json of deepseek-coder-*-instruct; llama.cpp
 #: names this set ``deepseek-coder``). ``Digits(individual_digits=True)`` splits every char for
 #: which Rust's ``char::is_numeric`` holds (Unicode Nd, Nl and No, so ``½`` too).
 CJK_RUN = "[一-龥ࠀ-一가-퟿]+"
 PRE_TOKENIZER_SPLITS: tuple[str, ...] = ("[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", CJK_RUN)
-
-DEFAULT_SYSTEM_PROMPT = (
-    "You are an AI programming assistant, utilizing the Deepseek Coder model, developed by "
-    "Deepseek Company, and you only answer questions related to computer science. For "
-    "politically sensitive questions, security and privacy issues, and other non-computer "
-    "science questions, you will refuse to answer"
-)
-
-#: The instruct chat template of the release (tokenizer_config.json of deepseek-coder-*-instruct).
-CHAT_TEMPLATE = (
-    "{% if not add_generation_prompt is defined %}\n"
-    "{% set add_generation_prompt = false %}\n"
-    "{% endif %}\n"
-    "{%- set ns = namespace(found=false) -%}\n"
-    "{%- for message in messages -%}\n"
-    "    {%- if message['role'] == 'system' -%}\n"
-    "        {%- set ns.found = true -%}\n"
-    "    {%- endif -%}\n"
-    "{%- endfor -%}\n"
-    "{{bos_token}}{%- if not ns.found -%}\n"
-    "{{'" + DEFAULT_SYSTEM_PROMPT + "\\n'}}\n"
-    "{%- endif %}\n"
-    "{%- for message in messages %}\n"
-    "    {%- if message['role'] == 'system' %}\n"
-    "{{ message['content'] }}\n"
-    "    {%- else %}\n"
-    "        {%- if message['role'] == 'user' %}\n"
-    "{{'### Instruction:\\n' + message['content'] + '\\n'}}\n"
-    "        {%- else %}\n"
-    "{{'### Response:\\n' + message['content'] + '\\n<|EOT|>\\n'}}\n"
-    "        {%- endif %}\n"
-    "    {%- endif %}\n"
-    "{%- endfor %}\n"
-    "{% if add_generation_prompt %}\n"
-    "{{'### Response:'}}\n"
-    "{% endif %}"
-)
 
 
 def release_pre_tokenizer() -> Any:

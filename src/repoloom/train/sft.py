@@ -21,15 +21,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from repoloom.prompts import DEFAULT_SYSTEM_PROMPT, EOT
 
-EOT = "<|EOT|>"
-DEFAULT_SYSTEM_PROMPT = (
-    "You are an AI programming assistant, utilizing the Deepseek Coder model, developed by "
-    "Deepseek Company, and you only answer questions related to computer science. For politically "
-    "sensitive questions, security and privacy issues, and other non-computer science questions, "
-    "you will refuse to answer"
-)
+log = logging.getLogger(__name__)
 
 
 def record_to_messages(rec: dict[str, Any]) -> list[dict[str, str]]:

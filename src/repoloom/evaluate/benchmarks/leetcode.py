@@ -17,8 +17,7 @@ from repoloom.evaluate.benchmarks.base import PYTHON_STOP_WORDS, Benchmark, Task
 from repoloom.evaluate.data import DataNotFound, read_jsonl
 from repoloom.evaluate.prompts import extract_code
 from repoloom.evaluate.sandbox import Job
-
-COT_SENTENCE = "You need first to write a step-by-step outline and then write the code."
+from repoloom.prompts import COT_SENTENCE
 
 
 class LeetCode(Benchmark):
