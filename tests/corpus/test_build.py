@@ -264,3 +264,11 @@ def test_cli_build_and_order(py_repo, tmp_path):
     assert (
         run.returncode == 2 and "cannot read config" in run.stderr and "Traceback" not in run.stderr
     )
+
+
+def test_empty_repository_and_empty_corpus_give_valid_empty_output(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = build([tmp_path / "empty"], tmp_path / "out")
+    assert result.report["files_in"] == 0 and result.report["samples"]["count"] == 0
+    table = pq.read_table(tmp_path / "out" / "samples")
+    assert table.num_rows == 0 and "paths" in table.column_names

@@ -8,6 +8,7 @@ Layout of ``--out TOKENS``::
     TOKENS/shards/CORPUS/NNNNNN.json  statistics of the chunk; written last = chunk done
     TOKENS/manifest.json              shards in stream order, dtype, EOS id, optional mix
     TOKENS/report.json, report.png    token counts, FIM share, per-language share
+    TOKENS/tokenizer/                 a copy of the tokenizer the shards were made with
 
 Work is cut into chunks (a Parquet row group, a JSONL file, ...; see ``readers``). Every chunk is
 a pure function of its input and the settings (FIM draws are keyed by document id), so a run
@@ -344,6 +345,18 @@ def _check_run_file(out: Path, run: dict[str, Any]) -> None:
     path.write_text(json.dumps(run, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def _copy_tokenizer(src: Path, dest: Path) -> None:
+    """Keep the tokenizer next to its tokens: training exports it with the model by default."""
+    import shutil
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for item in sorted(src.iterdir()):
+        if item.is_file():
+            shutil.copy2(item, dest / item.name)
+
+
 def run_tokenize(
     settings: TokenizeSettings,
     out: Path,
@@ -431,6 +444,7 @@ def run_tokenize(
     if any(c.share is not None for c in settings.corpora):
         manifest["mix"] = mixing.build_mix(out, manifest, settings)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    _copy_tokenizer(Path(settings.tokenizer), out / "tokenizer")
     rep = report.build_report(settings, manifest, ordered)
     report.write_report(rep, out)
     return rep

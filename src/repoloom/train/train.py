@@ -274,6 +274,15 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
 
     # --- tokenizer and data
     tokenizer = None
+    if (
+        not cfg.tokenizer
+        and cfg.stage != "sft"
+        and cfg.data
+        and (Path(cfg.data) / "tokenizer").is_dir()
+    ):
+        # `repoloom tokenize` keeps its tokenizer next to the shards: export it with the model.
+        cfg.tokenizer = str(Path(cfg.data) / "tokenizer")
+        log.info("tokenizer: %s (from the token directory)", cfg.tokenizer)
     if cfg.tokenizer:
         from transformers import AutoTokenizer
 
