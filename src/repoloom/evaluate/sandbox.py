@@ -199,6 +199,8 @@ def _bwrap_prefix(bwrap: str, python: str, expose: Sequence[str] = ()) -> list[s
     cmd += ["--clearenv", "--setenv", "PATH", _SAFE_PATH, "--setenv", "LANG", "C.UTF-8"]
     cmd += ["--setenv", "HOME", "/tmp", "--setenv", "REPOLOOM_PIDNS", "1"]
     cmd += ["--setenv", "REPOLOOM_WORKROOT", "/tmp/jobs", "--chdir", "/tmp"]
+    # Private tmpfs (above) the worker empties after each job.
+    cmd += ["--setenv", "REPOLOOM_PRIVATE_TMP", "/tmp:/var/tmp:/dev/shm"]
     ids = _unprivileged_ids()
     if ids is not None:
         cmd += ["--setenv", "REPOLOOM_DROP_TO", f"{ids[0]}:{ids[1]}"]
