@@ -157,7 +157,7 @@ def test_mostly_numeric_ngrams_are_not_indexed(tmp_path):
 
 def test_missing_benchmarks_warn_or_fail(tmp_path, caplog, monkeypatch):
     monkeypatch.delenv("REPOLOOM_DATA", raising=False)
-    cfg = DecontamConfig(benchmarks_dir=str(tmp_path / "nothing"))
+    cfg = DecontamConfig(benchmarks_dir=str(tmp_path / "nothing"), hub=False)
     with caplog.at_level("WARNING"):
         index = build_index(cfg)
     assert index.missing == ["mbpp", "gsm8k", "math"]
@@ -243,7 +243,7 @@ def test_build_stops_when_a_required_benchmark_is_missing(tmp_path, monkeypatch)
     repo.mkdir()
     (repo / "a.py").write_text("x = 1\n")
     config = CorpusConfig()
-    config.decontam = DecontamConfig(benchmarks_dir=str(tmp_path / "none"))
+    config.decontam = DecontamConfig(benchmarks_dir=str(tmp_path / "none"), hub=False)
     report = build_corpus(
         expand_sources([str(repo)]), tmp_path / "out", config, progress=False
     ).report
@@ -253,3 +253,65 @@ def test_build_stops_when_a_required_benchmark_is_missing(tmp_path, monkeypatch)
     with pytest.raises(BuildError, match="MBPP not found"):
         build_corpus(expand_sources([str(repo)]), tmp_path / "out2", config, progress=False)
     assert not (tmp_path / "out2" / "samples").exists()
+
+
+def test_public_hub_fallback_goes_through_the_evaluate_loaders(tmp_path, monkeypatch, caplog):
+    """Without a local copy, MBPP and GSM8K come from their public hubs through
+    repoloom.evaluate.hub (stubbed here: tests do not reach the hub); when the hub is not
+    reachable, the benchmark is missing, with the loader's reason in the log."""
+    from repoloom.evaluate import hub
+    from repoloom.evaluate.data import DataNotFound
+
+    monkeypatch.delenv("REPOLOOM_DATA", raising=False)
+    calls = []
+    gsm = {"question": "Tom picks seven baskets of apples every single morning.", "answer": "7"}
+
+    def fake_hub(repo_id, pattern, what, local_hint):
+        calls.append(repo_id)
+        if repo_id == "openai/gsm8k":
+            return [gsm]
+        if repo_id == "down":
+            raise DataNotFound(f"{what}: the public source (dataset x) is not reachable")
+        raise DataNotFound(f"{what}: no file matching {pattern} in dataset {repo_id}")
+
+    monkeypatch.setattr(hub, "hub_records", fake_hub)
+    cfg = DecontamConfig(benchmarks=["mbpp", "gsm8k", "math"], benchmarks_dir=str(tmp_path))
+    with caplog.at_level("WARNING"):
+        index = build_index(cfg)
+    assert sorted(calls) == ["google-research-datasets/mbpp", "openai/gsm8k"]
+    assert index.missing == ["mbpp", "math"] and index.sources["gsm8k"] == "hub:openai/gsm8k"
+    assert "no file matching full/* in dataset google-research-datasets/mbpp" in caplog.text
+    assert index.scan("tom picks seven baskets of apples every single morning") is None
+    assert index.scan("Tom picks seven baskets of apples every single morning").reason == (
+        "decontam:gsm8k:GSM8K/0"
+    )
+    calls.clear()
+    assert build_index(dataclasses.replace(cfg, hub=False)).missing == ["mbpp", "gsm8k", "math"]
+    assert calls == []
+    # an unreachable hub is tried once, not once per benchmark (each try retries for ~20 s)
+    monkeypatch.setattr(hub, "hub_records", lambda *a: fake_hub("down", *a[1:]))
+    assert build_index(cfg).missing == ["mbpp", "gsm8k", "math"] and calls == ["down"]
+
+
+def test_local_copies_load_through_the_evaluate_loaders(tmp_path, monkeypatch):
+    """The MultiPL-E translations and the local layouts are read by repoloom.evaluate's
+    loaders: what the evaluator loads is what decontamination indexes."""
+    from repoloom.evaluate.benchmarks.mbpp import load_mbpp_records
+
+    base = write_benchmarks(tmp_path / "bench")
+    (base / "humaneval").mkdir()
+    java = {
+        "name": "HumanEval_23_strlen",
+        "language": "java",
+        "prompt": "class Problem {\n    // Return length of given string\n    public static long strlen(String string) {\n",
+        "tests": '    public static void main(String[] args) {\n    assert(strlen(("x")) == (1l));\n    }\n}\n',
+        "stop_tokens": ["\n    }\n"],
+    }
+    (base / "humaneval" / "humaneval-java.jsonl").write_text(json.dumps(java) + "\n")
+    index = build_index(DecontamConfig(benchmarks=["humaneval", "mbpp"], benchmarks_dir=str(base)))
+    assert "humaneval-java.jsonl" in index.sources["humaneval"]
+    assert index.strings["humaneval"] == 164 * 3 + 2
+    hit = index.scan("// Return length of given string\npublic static long strlen(String s)")
+    assert hit.reason == "decontam:humaneval:HumanEval_23_strlen" and hit.field == "prompt"
+    (record,) = load_mbpp_records(base)  # the evaluator's loader: text, code and two tests
+    assert index.strings["mbpp"] == 4 and record["test_list"][1] == "assert ok(a, b)"

@@ -176,3 +176,91 @@ def test_resume_after_a_kill_in_the_middle_of_dedup(corpus, reference, tmp_path,
         assert len(list((work / "sign").glob("*.npz"))) == after
     build(corpus, out)
     assert snapshot(out) == snapshot(reference[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# File-level options: cross-repository exact file dedup, near-dedup of files
+
+
+def test_exact_file_dedup_across_repositories(corpus, tmp_path):
+    cfg = config(exact_files_across_repos=True, near=False, exact_samples=False)
+    report = build(corpus, tmp_path / "files", cfg).report
+    samples = pq.read_table(tmp_path / "files" / "samples").to_pylist()
+    removed = [r for r in pq.read_table(tmp_path / "files" / "removed").to_pylist()]
+    dropped = [r for r in removed if r["step"] == "dedup"]
+    assert dropped and {r["reason"] for r in dropped} == {"exact-dup-file"}
+    # every h11 file is identical in the three copies but b's edited _util.py: the first copy
+    # (ties in size go to task order) keeps them all, b keeps only its edited file, c nothing
+    details = [json.loads(r["detail"]) for r in dropped]
+    assert {d["kept_repo"] for d in details} == {"h11-a"}
+    assert all(d["kept_path"] == r["path"] for d, r in zip(details, dropped, strict=True))
+    assert {r["repo"] for r in dropped} == {"h11-b", "h11-c"}
+    h11_a = next(s for s in samples if s["repo"] == "h11-a" and len(s["paths"]) > 1)
+    assert "h11/_util.py" in h11_a["paths"]
+    assert not [s for s in samples if s["repo"] == "h11-c"]
+    (only_b,) = [s for s in samples if s["repo"] == "h11-b"]
+    # the rebuilt sample is exactly the file as `assemble` renders a single file
+    assert only_b["paths"] == ["h11/_util.py"] and only_b["kind"] == "file"
+    assert only_b["text"] == (corpus / "h11-b" / "h11" / "_util.py").read_text()
+    assert {"sniffio", "markupsafe"} <= {s["repo"] for s in samples}
+    stats = report["dedup"]["files"]
+    assert stats["exact_dup"] == len(dropped) and stats["near_dup"] == 0
+    assert stats["files_in"] - stats["files_out"] == len(dropped)
+    assert report["dedup"]["samples_out"] == len(samples) == report["samples"]["count"]
+    assert "Dedup (files, before whole samples)" in (tmp_path / "files" / "report.html").read_text()
+    # the same output with two workers
+    build(corpus, tmp_path / "files2", cfg, workers=2)
+    assert snapshot(tmp_path / "files2") == snapshot(tmp_path / "files")
+
+
+def test_near_dedup_at_file_level(corpus, tmp_path):
+    report = build(corpus, tmp_path / "near", config(level="file")).report
+    removed = pq.read_table(tmp_path / "near" / "removed").to_pylist()
+    near = [r for r in removed if r["reason"] == "near-dup-file"]
+    # the edited _util.py (the largest of its cluster) stays; the two originals are near dups
+    assert sorted((r["repo"], r["path"]) for r in near) == [
+        ("h11-a", "h11/_util.py"),
+        ("h11-c", "h11/_util.py"),
+    ]
+    details = [json.loads(r["detail"]) for r in near]
+    assert {(d["kept_repo"], d["kept_path"]) for d in details} == {("h11-b", "h11/_util.py")}
+    assert all(0.85 <= d["similarity"] < 1.0 for d in details)
+    # identical files are near duplicates too at file level (similarity 1: labelled exact)
+    assert any(r["reason"] == "exact-dup-file" for r in removed)
+    assert report["dedup"]["level"] == "file" and report["dedup"]["near_dup"] == 0
+    samples = pq.read_table(tmp_path / "near" / "samples").to_pylist()
+    assert report["dedup"]["samples_out"] == len(samples)
+    assert len({s["sample_id"] for s in samples}) == len(samples)
+
+
+def test_resume_after_a_kill_in_the_file_level_pass(corpus, tmp_path):
+    cfg = config(exact_files_across_repos=True)  # the file pass, then the sample pass on its output
+    reference_out = tmp_path / "ref"
+    build(corpus, reference_out, cfg)
+    out = tmp_path / "out"
+
+    def killed() -> None:
+        original = dedup_module.sign_repository
+        calls = {"n": 0}
+
+        def dying(*args, **kwargs):
+            if calls["n"] == 2:
+                os._exit(137)
+            calls["n"] += 1
+            return original(*args, **kwargs)
+
+        dedup_module.sign_repository = dying
+        build(corpus, out, cfg)
+        os._exit(0)
+
+    child = multiprocessing.get_context("fork").Process(target=killed)
+    child.start()
+    child.join(300)
+    assert child.exitcode == 137
+    assert len(list((out / "_work" / "dedup" / "files" / "sign").glob("*.npz"))) == 2
+    build(corpus, out, cfg)
+    assert snapshot(out) == snapshot(reference_out)
+    report = json.loads((out / "report.json").read_text())
+    # the sample pass ran on what the file pass left: no whole sample is a duplicate any more
+    assert report["dedup"]["files"]["exact_dup"] > 0 and report["dedup"]["bands"] == 18
+    assert report["dedup"]["exact_dup"] == report["dedup"]["near_dup"] == 0

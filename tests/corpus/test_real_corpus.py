@@ -91,3 +91,22 @@ def test_every_acyclic_edge_is_in_order_in_scc_mode(demo_repos, demo_build):
             assert position[imported][1] < position[importer][1], (task.name, importer, imported)
             checked += 1
     assert checked > 500
+
+
+def test_fast_syntax_path_keeps_the_decisions_on_the_demo_corpus(demo_repos):
+    """Every file of the six languages in the demo corpus: the fast syntax path (see
+    test_screening.py) decides as the reference algorithm does, with functions measured in
+    files over 150 lines (so both paths run)."""
+    from repoloom.corpus.screening import SYNTAX_LANGUAGES
+    from repoloom.corpus.steps import StepLog, decode_files, identify_languages
+
+    from .test_screening import assert_same_decisions
+
+    config = CorpusConfig()
+    docs = []
+    for task in expand_sources([], [str(demo_repos)]):
+        log = StepLog()
+        found = decode_files(task.name, iter_repository_files(task, config.read), config, log)
+        found = identify_languages(found, config, log)
+        docs += [d for d in found if d.language in SYNTAX_LANGUAGES and len(d.text) < 200_000]
+    assert assert_same_decisions(docs, max_lines=150) >= 200

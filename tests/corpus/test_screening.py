@@ -15,6 +15,7 @@ from repoloom.corpus.screening import (
     duplicated_line_share,
     load_scorer,
     mean_identifier_length,
+    reference_syntax_verdict,
     screen_documents,
     syntax_verdict,
     whitespace_share,
@@ -246,3 +247,71 @@ def test_screening_config_is_validated():
         config_from_dict({"screening": {"max_comment_share": 1.5}})
     with pytest.raises(ConfigError, match="screening.syntax: expected true or false"):
         config_from_dict({"screening": {"syntax": "yes"}})
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast syntax path (function lengths measured only where the rule can fire, a tree-sitter
+# query instead of a Python walk, C++ first for .h) must give the same decisions as the full one.
+
+
+def decision(verdict, max_share, max_lines):
+    if verdict.error_share > max_share:
+        return ("syntax", f"{verdict.error_share:.3f} {verdict.error_where}")
+    if verdict.longest_function > max_lines:
+        return ("long-function", verdict.longest_function)
+    return "keep"
+
+
+def assert_same_decisions(docs, max_lines):
+    checked = 0
+    for d in docs:
+        fast = syntax_verdict(d, max_lines, 0.05)
+        if fast is None:
+            continue
+        slow = reference_syntax_verdict(d)
+        assert decision(fast, 0.05, max_lines) == decision(slow, 0.05, max_lines), d.path
+        if d.text.count("\n") + 1 > max_lines:  # measured: the query finds the same functions
+            assert fast.longest_function == slow.longest_function, d.path
+        checked += 1
+    return checked
+
+
+def test_fast_syntax_path_measures_functions_only_where_the_rule_can_fire():
+    body = "    x = 1\n" * 30
+    text = "def f():\n" + body + "\n\ndef g():\n" + body * 2
+    python = doc("f.py", text, "python")
+    assert syntax_verdict(python).longest_function == 61
+    assert syntax_verdict(python, function_lines_above=text.count("\n") + 1).longest_function == 0
+    assert syntax_verdict(python, function_lines_above=text.count("\n")).longest_function == 61
+    js = doc(
+        "f.js", "function f() {\n" + "  g();\n" * 20 + "}\nconst h = () => {\n};\n", "javascript"
+    )
+    assert syntax_verdict(js, 5).longest_function == 22
+    assert syntax_verdict(js, 100).longest_function == 0
+    # C++ first for headers: the same share and error line as C first when both have errors
+    header = doc("h.h", "namespace n { class V { int x() { return +; } }; }\nint = ;\n", "c")
+    assert syntax_verdict(header, 10**9) == dataclasses.replace(
+        reference_syntax_verdict(header), longest_function=0
+    )
+
+
+def test_fast_syntax_path_keeps_the_decisions_on_real_files():
+    """Real files available offline: this Python's standard library and the system C headers,
+    at a function bound low enough that both paths (measured and not) run."""
+    import random
+    import sysconfig
+    from pathlib import Path
+
+    stdlib = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
+    headers = sorted(Path("/usr/include").glob("*.h"))
+    rng = random.Random(0)
+    files = rng.sample(stdlib, min(60, len(stdlib))) + rng.sample(headers, min(40, len(headers)))
+    docs = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        docs.append(doc(path.name, text, "python" if path.suffix == ".py" else "c"))
+    docs.append(doc("bad.py", "def f():\n    pass\nreturn 1\n", "python"))  # compile-only error
+    assert assert_same_decisions(docs, max_lines=200) >= 50

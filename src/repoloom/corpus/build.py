@@ -124,6 +124,16 @@ def run_repository(task: RepoTask, config: CorpusConfig, work_dir: str) -> dict:
     _write_parquet(
         removed_rows, REMOVED_SCHEMA, Path(f"{base}.removed.parquet"), config.output.compression
     )
+    if config.dedup.file_pass():  # file-level dedup options (repoloom.corpus.dedup)
+        from repoloom.corpus.dedup import FILES_SCHEMA
+
+        names = ("sample", "path", "language", "start", "end")
+        _write_parquet(
+            [dict(zip(names, span, strict=True)) for span in result.file_spans],
+            FILES_SCHEMA,
+            Path(f"{base}.files.parquet"),
+            config.output.compression,
+        )
     summary = {
         "repo": task.name,
         "counts": result.log.counts,

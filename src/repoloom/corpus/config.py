@@ -73,6 +73,8 @@ class DedupConfig:
     exact_files_in_repo: bool = True  # identical files inside one repository: keep the first path
     exact_samples: bool = True  # identical whole samples across the corpus
     near: bool = True  # MinHash + LSH near-dedup of whole samples (the paper's repo level)
+    level: str = "sample"  # near-dedup unit: "sample" (repository level) or "file"
+    exact_files_across_repos: bool = False  # identical files in different repositories: keep one
     ngram: int = 5  # word-token shingles
     num_perm: int = 256
     threshold: float = 0.85  # Jaccard similarity that makes two samples near-duplicates
@@ -98,6 +100,10 @@ class DedupConfig:
             "dedup.rows",
             "set both bands and rows or neither",
         )
+
+    def file_pass(self) -> bool:
+        """Whether dedup runs a file-level pass (cross-repository exact or file-level near)."""
+        return self.exact_files_across_repos or (self.near and self.level == "file")
 
 
 @dataclass
@@ -165,6 +171,7 @@ class DecontamConfig:
     benchmarks_dir: str | None = None  # local copy (--benchmarks-dir; else $REPOLOOM_DATA)
     extra_jsonl: list[str] = field(default_factory=list)  # more JSONL files: every string field
     require_all_benchmarks: bool = False  # a benchmark that cannot be found is an error
+    hub: bool = True  # fetch a benchmark without local copy from its public hub (MBPP, GSM8K)
 
     def __post_init__(self) -> None:
         _check(self.ngram >= 2, "decontam.ngram", "must be at least 2")
@@ -199,6 +206,7 @@ _CHOICES = {
     "order.unparsed_mode": ("file", "random"),
     "output.compression": ("zstd", "snappy", "gzip", "none"),
     "dedup.keep": ("largest", "first"),
+    "dedup.level": ("sample", "file"),
 }
 
 

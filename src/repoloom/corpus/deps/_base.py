@@ -114,6 +114,25 @@ TOKENS: dict[str, re.Pattern[str]] = {
 }
 
 
+# The characters each style's tokens can start with. A leading lookahead on them lets the regex
+# engine reject every other position at once (sre finds no literal prefix in a branch of named
+# groups, so without it every alternative is tried at every character): 2x on Java sources.
+_FIRST_CHARS = {
+    "c": "/\"'R",
+    "java": "/\"'",
+    "csharp": "/\"'$@",
+    "go": "/\"'`",
+    "rust": "/\"'br",
+    "js": "/\"'` \t",
+    "php": "/\"'#",
+    "python": "#\"'",
+}
+TOKENS = {
+    style: re.compile(f"(?=[{re.escape(_FIRST_CHARS[style])}])(?:{pattern.pattern})", pattern.flags)
+    for style, pattern in TOKENS.items()
+}
+
+
 def _mask_long(s: str) -> str:
     """Mask a literal with multi-character delimiters, keeping the delimiters."""
     if s.endswith('"""') and '"""' in s[: len(s) - 3]:

@@ -30,15 +30,21 @@ def build_prompt(shots: list[dict], rec: dict) -> str:
     return "".join(_block(s, True) + "\n" for s in shots) + _block(rec, False)
 
 
+MBPP_HUB = "google-research-datasets/mbpp"
+
+
+def local_mbpp(data_dir: Path | None) -> Path | None:
+    return find_local(data_dir, "mbpp/mbpp.jsonl", "mbpp/mbpp.jsonl.gz", "mbpp.jsonl")
+
+
 def load_mbpp_records(data_dir: Path | None) -> list[dict]:
-    local = find_local(data_dir, "mbpp/mbpp.jsonl", "mbpp.jsonl")
+    """Every MBPP record (all fields), from the local copy or else the public hub."""
+    local = local_mbpp(data_dir)
     if local is not None:
         return list(read_jsonl(local))
     from repoloom.evaluate.hub import hub_records
 
-    return hub_records(
-        "google-research-datasets/mbpp", "full/*", "MBPP", "--data-dir with mbpp/mbpp.jsonl"
-    )
+    return hub_records(MBPP_HUB, "full/*", "MBPP", "--data-dir with mbpp/mbpp.jsonl")
 
 
 @register("mbpp")

@@ -70,14 +70,14 @@ SETS: dict[str, MathSet] = {
     for s in (
         MathSet(
             "gsm8k",
-            ("pal-math/gsm8k/test.json",),
+            ("pal-math/gsm8k/test.json", "gsm8k/test.jsonl", "gsm8k/test.json"),
             lambda r: r["question"],
             lambda r: str(r["answer"]).split("####")[-1].strip(),
             ("openai/gsm8k", "main/test-*"),
         ),
         MathSet(
             "math",
-            ("pal-math/math/test.json",),
+            ("pal-math/math/test.json", "math/test.jsonl", "math/test.json"),
             lambda r: r["problem"],
             lambda r: last_boxed(r["solution"]),
         ),
@@ -116,9 +116,40 @@ def _records(path: Path) -> list[dict]:
 
     text = path.read_text(encoding="utf-8").lstrip()
     if text.startswith("{") and "\n" not in text.strip():
-        obj = json.loads(text)  # TabMWP: one object keyed by problem id
-        return [{"_id": k, **v} for k, v in obj.items()] if isinstance(obj, dict) else [obj]
+        obj = json.loads(text)  # TabMWP: one object keyed by problem id (or a one-row JSONL)
+        if isinstance(obj, dict) and obj and all(isinstance(v, dict) for v in obj.values()):
+            return [{"_id": k, **v} for k, v in obj.items()]
+        return [obj]
     return read_json_records(path)
+
+
+def math_records(
+    spec: MathSet, data_dir: Path | None, what: str = ""
+) -> tuple[list[tuple[str, dict]], str]:
+    """(task id, raw record) of a math set from the local copy, else its public hub; and where
+    they came from. Also used by corpus decontamination (repoloom.corpus.decontam)."""
+    what = what or f"pal-{spec.key}"
+    rows: list[tuple[str, dict]] = []
+    where: list[str] = []
+    if data_dir is not None:
+        for pattern in spec.files:
+            for path in sorted(data_dir.glob(pattern)):
+                stem = path.parent.name if path.name.startswith(("test", "problems")) else path.stem
+                rows += [(f"{stem}/{r.get('_id', i)}", r) for i, r in enumerate(_records(path))]
+                where.append(str(path))
+            if rows:
+                break
+    if rows:
+        return rows, ", ".join(where)
+    if spec.hub is None:
+        raise DataNotFound(
+            f"{what}: no local copy (--data-dir with {spec.files[0]}) and no public source "
+            "configured for it"
+        )
+    from repoloom.evaluate.hub import hub_records
+
+    recs = hub_records(*spec.hub, what, f"--data-dir with {spec.files[0]}")
+    return [(f"{spec.key}/{i}", r) for i, r in enumerate(recs)], f"hub:{spec.hub[0]}"
 
 
 class PalMath(Benchmark):
@@ -130,28 +161,7 @@ class PalMath(Benchmark):
         self.description = f"PAL math on {spec.key}: program answers, numeric/symbolic equality"
 
     def load(self, data_dir: Path | None) -> list[Task]:
-        rows: list[tuple[str, dict]] = []
-        if data_dir is not None:
-            for pattern in self.spec.files:
-                for path in sorted(data_dir.glob(pattern)):
-                    stem = (
-                        path.parent.name
-                        if path.name.startswith(("test", "problems"))
-                        else path.stem
-                    )
-                    rows += [(f"{stem}/{r.get('_id', i)}", r) for i, r in enumerate(_records(path))]
-                if rows:
-                    break
-        if not rows:
-            if self.spec.hub is None:
-                raise DataNotFound(
-                    f"{self.name}: no local copy (--data-dir with {self.spec.files[0]}) and no "
-                    "public source configured for it"
-                )
-            from repoloom.evaluate.hub import hub_records
-
-            recs = hub_records(*self.spec.hub, self.name, f"--data-dir with {self.spec.files[0]}")
-            rows = [(f"{self.spec.key}/{i}", r) for i, r in enumerate(recs)]
+        rows, _ = math_records(self.spec, data_dir, self.name)
         tasks = []
         for tid, r in rows:
             q = self.spec.question(r)
