@@ -236,6 +236,11 @@ def summarize(lock: dict, build: dict, out: Path, workers: int, load_before: flo
             round(deps_seconds / step_total, 4) if deps_seconds is not None and step_total else None
         ),
         "repositories_failed": len(report.get("repositories_failed") or []),
+        # Edges outside cycles whose dependency comes first, per mode and importer language.
+        "edges_in_order": (report.get("ordering") or {}).get("edges_in_order") or {},
+        "ordering": {
+            k: v for k, v in (report.get("ordering") or {}).items() if k != "edges_in_order"
+        },
     }
 
 
@@ -269,7 +274,26 @@ def markdown(res: dict) -> str:
     if res["step_seconds"]:
         steps = ", ".join(f"{k} {v}" for k, v in res["step_seconds"].items())
         lines += ["", f"Seconds per step (summed over workers): {steps}."]
+    lines += ordering_markdown(res.get("edges_in_order") or {})
     return "\n".join(lines) + "\n"
+
+
+def ordering_markdown(edges_in_order: dict) -> list[str]:
+    """Share of dependency edges outside cycles that are in order, per mode and language."""
+    if not edges_in_order.get("scc"):
+        return []
+    lines = [
+        "",
+        "| importer language | edges outside cycles | path order | Algorithm 1 (`paper`) | SCC (`scc`) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for language, figures in edges_in_order["scc"].items():
+        cells = []
+        for mode in ("path", "paper", "scc"):
+            fraction = edges_in_order.get(mode, {}).get(language, {}).get("fraction")
+            cells.append(f"{fraction:.1%}" if fraction is not None else "-")
+        lines.append(f"| {language} | {figures['edges']:,} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
