@@ -89,11 +89,15 @@ def tasks_fingerprint(tasks: Sequence[RepoTask]) -> str:
     return h.hexdigest()[:16]
 
 
-def _write_parquet(rows: list[dict], schema: pa.Schema, path: Path, compression: str) -> None:
-    table = pa.Table.from_pylist(rows, schema=schema)
+def write_table_atomic(table: pa.Table, path: Path, compression: str | None) -> None:
+    """Write a Parquet file under a temporary name, then rename: a kill never leaves half a file."""
     tmp = Path(f"{path}.tmp")
-    pq.write_table(table, tmp, compression=None if compression == "none" else compression)
+    pq.write_table(table, tmp, compression=None if compression in (None, "none") else compression)
     os.replace(tmp, path)
+
+
+def _write_parquet(rows: list[dict], schema: pa.Schema, path: Path, compression: str) -> None:
+    write_table_atomic(pa.Table.from_pylist(rows, schema=schema), path, compression)
 
 
 def _atomic_json(obj: dict, path: Path) -> None:

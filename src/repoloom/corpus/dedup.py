@@ -445,7 +445,7 @@ def _write_outputs(
     compression: str,
 ) -> tuple[set[str], Path]:
     """Stage 6: per-repository kept samples (where any was dropped) and the removed rows."""
-    from repoloom.corpus.build import REMOVED_SCHEMA, SAMPLE_SCHEMA
+    from repoloom.corpus.build import REMOVED_SCHEMA, SAMPLE_SCHEMA, write_table_atomic
 
     kept_dir = work / "kept"
     kept_dir.mkdir(exist_ok=True)
@@ -486,14 +486,10 @@ def _write_outputs(
                 )
             )
         if not target.exists():
-            tmp = target.with_name(target.name + ".tmp")
-            pq.write_table(table.filter(pa.array(mask)), tmp, compression=codec)
-            os.replace(tmp, target)
-    tmp = removed_path.with_name("removed.tmp.parquet")
-    pq.write_table(
-        pa.Table.from_pylist(removed_rows, schema=REMOVED_SCHEMA), tmp, compression=codec
+            write_table_atomic(table.filter(pa.array(mask)), target, codec)
+    write_table_atomic(
+        pa.Table.from_pylist(removed_rows, schema=REMOVED_SCHEMA), removed_path, codec
     )
-    os.replace(tmp, removed_path)
     return changed, removed_path
 
 
@@ -511,7 +507,7 @@ def _write_file_outputs(
     (as `assemble.make_sample` renders them: same headers, a new content-addressed id; a sample
     left with no file is gone), and every removed file is one row with the kept file's id."""
     from repoloom.corpus.assemble import make_sample
-    from repoloom.corpus.build import REMOVED_SCHEMA, SAMPLE_SCHEMA
+    from repoloom.corpus.build import REMOVED_SCHEMA, SAMPLE_SCHEMA, write_table_atomic
     from repoloom.corpus.steps import FileDoc
 
     kept_dir = work / "kept"
@@ -583,14 +579,10 @@ def _write_file_outputs(
             elif index in survivors:
                 sample = make_sample(row["repo"], survivors[index], row["kind"], config.order)
                 out_rows.append(sample.row())
-        tmp = target.with_name(target.name + ".tmp")
-        pq.write_table(pa.Table.from_pylist(out_rows, schema=SAMPLE_SCHEMA), tmp, compression=codec)
-        os.replace(tmp, target)
-    tmp = removed_path.with_name("removed.tmp.parquet")
-    pq.write_table(
-        pa.Table.from_pylist(removed_rows, schema=REMOVED_SCHEMA), tmp, compression=codec
+        write_table_atomic(pa.Table.from_pylist(out_rows, schema=SAMPLE_SCHEMA), target, codec)
+    write_table_atomic(
+        pa.Table.from_pylist(removed_rows, schema=REMOVED_SCHEMA), removed_path, codec
     )
-    os.replace(tmp, removed_path)
     return changed, removed_path
 
 
