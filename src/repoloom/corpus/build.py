@@ -356,24 +356,11 @@ def _run_tasks(
     progress: bool,
     total: int,
 ) -> None:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from repoloom.progress import progress_bar
 
-    columns = (
-        TextColumn("[bold]corpus build"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("repos {task.fields[mb]:.1f} MB"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with progress_bar(
+        "corpus build", "repos {task.fields[mb]:.1f} MB", enabled=progress, eta=True
+    ) as bar:
         bar_task = bar.add_task("build", total=total, completed=total - len(todo), mb=0.0)
         mb = 0.0
 

@@ -177,17 +177,9 @@ def sign_repository(samples_path: str, out_path: str, cfg: Any, files_path: str 
 
 
 def _progress(enabled: bool, description: str, total: int):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from repoloom.progress import progress_bar
 
-    bar = Progress(
-        TextColumn(f"[bold]{description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        transient=False,
-    )
-    return bar
+    return progress_bar(description, enabled=enabled)
 
 
 def _sign_all(

@@ -937,21 +937,9 @@ def fetch_manifest(
     results: dict[int, FetchedEntry] = {}
     errors: list[tuple[Artefact, BaseException]] = []
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from repoloom.progress import progress_bar
 
-    columns = (
-        TextColumn("[bold]fetch[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with progress_bar("fetch[/] {task.description}", enabled=progress) as bar:
         task = bar.add_task(manifest.name, total=len(manifest.artefacts))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = {pool.submit(fetcher.fetch, a): i for i, a in enumerate(manifest.artefacts)}

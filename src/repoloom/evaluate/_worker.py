@@ -296,6 +296,7 @@ _SCRATCH = []
 
 def _wipe_scratch():
     """Remove everything a job left in the scratch directories (outside its own directory)."""
+    keep = [k for k in os.environ.get("REPOLOOM_KEEP", "").split(":") if k]
     for d in _SCRATCH:
         try:
             entries = list(os.scandir(d))
@@ -305,6 +306,8 @@ def _wipe_scratch():
             path = entry.path
             if path == WORKROOT or os.path.ismount(path):
                 continue
+            if any(k == path or k.startswith(path + "/") for k in keep):
+                continue  # holds a read-only bind of the interpreter or a toolchain
             try:
                 if entry.is_dir(follow_symlinks=False):
                     _rmtree(path)

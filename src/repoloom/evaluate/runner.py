@@ -121,16 +121,10 @@ def generate(
     chunk = max(
         1, getattr(args, "batch_size", 8) if settings["backend"] == "hf" else 2 * args.concurrency
     )
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from repoloom.progress import progress_bar
 
     try:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            disable=not progress,
-        ) as bar:
+        with progress_bar("{task.description}", enabled=progress) as bar:
             ptask = bar.add_task(f"generating {bench.name}", total=n_left)
             for start in range(0, len(todo), chunk):
                 part = todo[start : start + chunk]

@@ -137,6 +137,19 @@ def _hidden_dirs() -> list[str]:
     return dirs
 
 
+# Private tmpfs in every sandbox; like hidden homes, what the interpreter needs below them (a
+# checkout and its .venv under /tmp, say) is bound back read-only.
+_SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _covering(path: str, roots: Sequence[str]) -> str | None:
+    """The first of ``roots`` that ``path`` lies in (or is), else None."""
+    for root in roots:
+        if path == root or path.startswith(root.rstrip("/") + "/"):
+            return root
+    return None
+
+
 def _python_dirs(python: str) -> list[str]:
     """Directories the interpreter needs (they are re-exposed read-only inside hidden homes)."""
     dirs = {os.path.dirname(os.path.dirname(os.path.realpath(python)))}
@@ -188,14 +201,18 @@ def _bwrap_prefix(bwrap: str, python: str, expose: Sequence[str] = ()) -> list[s
     hidden = _hidden_dirs()
     for d in hidden:
         cmd += ["--perms", "0755", "--size", str(16 << 20), "--tmpfs", d]
+    kept = []
     for need in sorted({*_python_dirs(python), *(os.path.realpath(e) for e in expose)}):
-        for d in hidden:
-            if need == d or need.startswith(d.rstrip("/") + "/"):
-                parts = Path(os.path.relpath(need, d)).parts
-                for i in range(1, len(parts)):
-                    cmd += ["--perms", "0755", "--dir", os.path.join(d, *parts[:i])]
-                cmd += ["--ro-bind", need, need]
-                break
+        d = _covering(need, [*hidden, *_SCRATCH_DIRS])
+        if d is None:
+            continue
+        parts = Path(os.path.relpath(need, d)).parts
+        for i in range(1, len(parts)):
+            cmd += ["--perms", "0755", "--dir", os.path.join(d, *parts[:i])]
+        cmd += ["--ro-bind", need, need]
+        kept.append(need)
+    # The worker's scratch wipe leaves these (read-only) binds and their parents alone.
+    cmd += ["--setenv", "REPOLOOM_KEEP", ":".join(kept)]
     cmd += ["--clearenv", "--setenv", "PATH", _SAFE_PATH, "--setenv", "LANG", "C.UTF-8"]
     cmd += ["--setenv", "HOME", "/tmp", "--setenv", "REPOLOOM_PIDNS", "1"]
     cmd += ["--setenv", "REPOLOOM_WORKROOT", "/tmp/jobs", "--chdir", "/tmp"]
@@ -318,14 +335,10 @@ class _Worker:
             needed = {*_python_dirs(python), *(os.path.realpath(e) for e in expose)}
             env["REPOLOOM_PIDNS"] = "1"
             env["REPOLOOM_WORKROOT"] = "/tmp/jobs"
+            exposed = sorted(n for n in needed if _covering(n, [*hidden, *_SCRATCH_DIRS]))
+            env["REPOLOOM_KEEP"] = ":".join(exposed)
             env["REPOLOOM_PRIVATE_MOUNTS"] = json.dumps(
-                {
-                    "hide": hidden,
-                    "expose": sorted(
-                        n for n in needed if any(n == h or n.startswith(h + "/") for h in hidden)
-                    ),
-                    "tmp_size": TMPFS_BYTES,
-                }
+                {"hide": hidden, "expose": exposed, "tmp_size": TMPFS_BYTES}
             )
         else:
             prefix = []

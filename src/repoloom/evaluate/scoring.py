@@ -126,17 +126,10 @@ def score_samples(
 
 
 def _run_with_progress(pool: SandboxPool, jobs: list, progress: bool) -> dict[int, JobResult]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from repoloom.progress import progress_bar
 
     results: dict[int, JobResult] = {}
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not progress,
-        transient=True,
-    ) as bar:
+    with progress_bar("{task.description}", enabled=progress, transient=True) as bar:
         t = bar.add_task("executing", total=len(jobs))
 
         def done(i: int, r: JobResult) -> None:

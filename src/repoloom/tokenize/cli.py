@@ -143,8 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from repoloom.progress import progress_bar
     from repoloom.tokenize.pipeline import TokenizeError, TokenizeSettings, run_tokenize
 
     corpora = parse_corpus_specs(args.corpus, args.shares)
@@ -160,13 +159,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
         corpora=corpora,
     )
     tokens = 0
-    with Progress(
-        TextColumn("tokenize"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("chunks {task.fields[tokens]:,} tokens"),
-        TimeElapsedColumn(),
-    ) as bar:
+    with progress_bar("tokenize", "chunks {task.fields[tokens]:,} tokens") as bar:
         task = bar.add_task("tokenize", total=None, tokens=0)
 
         def progress(done: int, total: int, stats: dict | None) -> None:
