@@ -362,7 +362,7 @@ def _pypi_reachable() -> bool:
 
 
 @pytest.mark.network
-def test_fetch_one_tiny_pinned_sdist_from_pypi(tmp_path: Path) -> None:
+def test_fetch_one_tiny_pinned_sdist_from_pypi(tmp_path: Path, monkeypatch) -> None:
     if not _pypi_reachable():
         pytest.skip("PyPI is not reachable (offline)")
     sha = "1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926"
@@ -370,6 +370,9 @@ def test_fetch_one_tiny_pinned_sdist_from_pypi(tmp_path: Path) -> None:
         tmp_path / "m.yaml",
         [{"source": "pypi", "package": "six", "version": "1.16.0", "sha256": sha}],
     )
-    res = F.fetch_manifest(F.load_manifest(str(man)), tmp_path / "out", progress=False)
+    # A relative --out (as `make demo` passes): the download tools run in other directories.
+    monkeypatch.chdir(tmp_path)
+    res = F.fetch_manifest(F.load_manifest(str(man)), Path("out"), progress=False)
     assert res.entries[0].outputs == ["six-1.16.0.tar.gz"]
+    assert (tmp_path / "out" / "six-1.16.0.tar.gz").is_file()
     assert res.entries[0].extensions["py"][0] >= 2

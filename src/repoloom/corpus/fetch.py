@@ -929,7 +929,7 @@ def fetch_manifest(
     Artefacts already present and matching their pins are skipped. The first failure stops the
     fetch after the downloads in flight finish; what completed stays and is reused next time.
     """
-    out_dir = Path(out_dir).expanduser()
+    out_dir = Path(out_dir).expanduser().resolve()  # the download tools run in other cwds
     out_dir.mkdir(parents=True, exist_ok=True)
     fetcher = _Fetcher(out_dir, downloader or Downloader(), allow_unpinned)
     for name in fetcher.prune(manifest.artefacts):
