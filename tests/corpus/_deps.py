@@ -5,27 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from repoloom.corpus.deps import DependencyResult, parse_dependencies
-
-EXT = {
-    ".py": "python",
-    ".pyi": "python",
-    ".java": "java",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".hpp": "cpp",
-    ".cs": "c-sharp",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascript",
-    ".ts": "typescript",
-    ".tsx": "typescript",
-    ".go": "go",
-    ".rs": "rust",
-    ".php": "php",
-}
+from repoloom.corpus.repo import load_repository
 
 
 def write_repo(root: Path, files: dict[str, str]) -> Path:
@@ -37,14 +17,9 @@ def write_repo(root: Path, files: dict[str, str]) -> Path:
 
 
 def parse_dir(root: Path) -> DependencyResult:
-    files: dict[str, str] = {}
-    langs: dict[str, str | None] = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            rel = p.relative_to(root).as_posix()
-            files[rel] = p.read_text(encoding="utf-8")
-            langs[rel] = EXT.get(p.suffix)
-    return parse_dependencies(files, langs)
+    """Parse a repository on disk the way the corpus builder reads it (same loader, same language id)."""
+    repo = load_repository(root)
+    return parse_dependencies(repo.texts, repo.languages)
 
 
 def edges(tmp_path: Path, files: dict[str, str]) -> set[tuple[str, str]]:

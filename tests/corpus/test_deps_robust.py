@@ -88,18 +88,10 @@ def _repo(text: str) -> tuple[dict[str, str], dict[str, str | None]]:
 
 
 def test_every_language_has_a_parser():
-    assert {
-        "python",
-        "java",
-        "c",
-        "cpp",
-        "c-sharp",
-        "javascript",
-        "typescript",
-        "go",
-        "rust",
-        "php",
-    } <= PARSED_LANGUAGES
+    from repoloom.corpus.config import DEPENDENCY_PARSER_LANGUAGES
+
+    assert len(DEPENDENCY_PARSER_LANGUAGES) == 10
+    assert set(DEPENDENCY_PARSER_LANGUAGES) <= PARSED_LANGUAGES
 
 
 @pytest.mark.parametrize("text", NASTY)

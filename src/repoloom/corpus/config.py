@@ -23,6 +23,12 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type; the message names the key."""
 
 
+# The ten languages the issues name for dependency parsing (and hence for syntax screening).
+DEPENDENCY_PARSER_LANGUAGES = (
+    "python", "java", "c", "cpp", "c-sharp", "javascript", "typescript", "go", "rust", "php",
+)  # fmt: skip
+
+
 @dataclass
 class ReadConfig:
     max_file_bytes: int = 1_000_000  # The Stack's cap: larger files are dropped, never read whole
@@ -110,20 +116,7 @@ class DedupConfig:
 class ScreeningConfig:
     # Syntax and quality screening of single files; docs/corpus-dedup.md.
     syntax: bool = True
-    syntax_languages: list[str] = field(
-        default_factory=lambda: [
-            "python",
-            "java",
-            "c",
-            "cpp",
-            "c-sharp",
-            "javascript",
-            "typescript",
-            "go",
-            "rust",
-            "php",
-        ]
-    )
+    syntax_languages: list[str] = field(default_factory=lambda: list(DEPENDENCY_PARSER_LANGUAGES))
     syntax_max_error_share: float = 0.05  # drop when > this share of bytes is under ERROR nodes
     quality: bool = True  # the quality steps below (each also switchable)
     generated: bool = True  # generator markers in the first `generated_window` characters

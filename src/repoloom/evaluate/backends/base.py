@@ -33,6 +33,7 @@ class Backend:
 
 
 def cut_at_stop(text: str, stop: list[str]) -> str:
+    """`text` up to the first occurrence of any stop string (the stop string excluded)."""
     cut = len(text)
     for s in stop:
         if s:

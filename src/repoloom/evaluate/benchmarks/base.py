@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from repoloom.evaluate.backends.base import cut_at_stop
 from repoloom.evaluate.sandbox import Job, JobResult
 
 PYTHON_STOP_WORDS = ["\ndef", "\nclass", "\nif", "\n#", "\nprint"]  # PAPER_NOTES section 5
@@ -50,7 +51,7 @@ class Benchmark:
 
     def postprocess(self, task: Task, generation: str) -> str:
         """The completion to score from the raw generation: cut at the first stop word."""
-        return truncate_at_stop(generation, self.stop_words(task))
+        return cut_at_stop(generation, self.stop_words(task))
 
     def instruction(self, task: Task) -> str:
         """The user turn for instruct models."""
@@ -105,13 +106,3 @@ class Benchmark:
         import platform
 
         return f"python {platform.python_version()}"
-
-
-def truncate_at_stop(text: str, stops: list[str]) -> str:
-    cut = len(text)
-    for s in stops:
-        if s:
-            i = text.find(s)
-            if i != -1:
-                cut = min(cut, i)
-    return text[:cut]
