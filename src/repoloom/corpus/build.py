@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from repoloom import __version__
 from repoloom.corpus.config import CorpusConfig
-from repoloom.corpus.pipeline import RepoResult, process_repository
+from repoloom.corpus.pipeline import RepoResult, failed_repository, process_repository
 from repoloom.corpus.sources import RepoTask
 
 log = logging.getLogger(__name__)
@@ -112,10 +112,7 @@ def run_repository(task: RepoTask, config: CorpusConfig, work_dir: str) -> dict:
     try:
         result = process_repository(task, config)
     except Exception:  # a parser bug must cost one repository, not the whole run
-        result = RepoResult(
-            repo=task.name, samples=[], log=_empty_log(), error=traceback.format_exc(limit=5)
-        )
-        result.log.count("read", "dropped:repo-error")
+        result = failed_repository(task.name, traceback.format_exc(limit=5))
     key = task_key(task)
     base = Path(work_dir) / key
     removed_rows = [dataclasses.asdict(r) for r in result.log.removed]
@@ -138,8 +135,15 @@ def run_repository(task: RepoTask, config: CorpusConfig, work_dir: str) -> dict:
             Path(f"{base}.files.parquet"),
             config.output.compression,
         )
-    summary = {
-        "repo": task.name,
+    summary = repo_summary(result, time.perf_counter() - started)
+    _atomic_json(summary, Path(f"{base}.json"))  # the marker: written after the data
+    return summary
+
+
+def repo_summary(result: RepoResult, seconds: float) -> dict:
+    """What the report needs of one repository (every executor writes the same)."""
+    return {
+        "repo": result.repo,
         "counts": result.log.counts,
         "timings": result.log.timings,
         "stats": result.stats,
@@ -147,16 +151,8 @@ def run_repository(task: RepoTask, config: CorpusConfig, work_dir: str) -> dict:
         "samples": len(result.samples),
         "sample_bytes": sum(s.n_bytes for s in result.samples),
         "kept_languages": _language_mix(result),
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
     }
-    _atomic_json(summary, Path(f"{base}.json"))  # the marker: written after the data
-    return summary
-
-
-def _empty_log():
-    from repoloom.corpus.steps import StepLog
-
-    return StepLog()
 
 
 def _language_mix(result: RepoResult) -> dict[str, list[int]]:

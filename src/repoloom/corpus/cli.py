@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 from repoloom.cli import UserError
 
@@ -58,6 +57,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="local benchmark copy for decontamination (mbpp/, pal-math/, humaneval/; "
         "default: decontam.benchmarks_dir of the config, else $REPOLOOM_DATA)",
+    )
+    build.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: a process pool on this machine (default); ray: Ray Data (docs/corpus-ray.md)",
+    )
+    build.add_argument(
+        "--address",
+        default=None,
+        help="--executor ray: the cluster (auto, ray://host:port); default: start a local runtime",
     )
     build.add_argument("--no-progress", action="store_true")
     build.set_defaults(func=cmd_build)
@@ -111,23 +121,45 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise UserError("give at least one SOURCE or --repos-dir")
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
+    columns = (args.repo_column, args.path_column, args.content_column)
+    if args.address and args.executor != "ray":
+        raise UserError("--address needs --executor ray")
     try:
-        tasks = expand_sources(
-            args.sources, args.repos_dir, (args.repo_column, args.path_column, args.content_column)
-        )
-        result = build_corpus(
-            tasks,
-            args.out,
-            config,
-            workers=args.workers,
-            overwrite=args.overwrite,
-            keep_work=args.keep_work,
-            progress=not args.no_progress and sys.stderr.isatty(),
-        )
+        if args.executor == "ray":
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                raise UserError(
+                    "--executor ray needs Ray Data: pip install 'repoloom[ray]'"
+                ) from None
+            from repoloom.corpus.ray_executor import build_corpus_ray
+
+            result = build_corpus_ray(
+                args.sources,
+                args.out,
+                config,
+                repos_dirs=args.repos_dir,
+                table_columns=columns,
+                address=args.address,
+                workers=args.workers,
+                overwrite=args.overwrite,
+                keep_work=args.keep_work,
+            )
+        else:
+            tasks = expand_sources(args.sources, args.repos_dir, columns)
+            result = build_corpus(
+                tasks,
+                args.out,
+                config,
+                workers=args.workers,
+                overwrite=args.overwrite,
+                keep_work=args.keep_work,
+                progress=not args.no_progress and sys.stderr.isatty(),
+            )
     except (SourceError, BuildError) as exc:
         raise UserError(str(exc)) from exc
     report = result.report
-    out = Path(args.out)
+    out = args.out.rstrip("/")  # a path or a URI
     print(
         f"{report['repositories']} repositories, {report['files_in']:,} files in, {report['files_kept']:,} kept, "
         f"{report['samples']['count']:,} samples ({report['samples']['bytes'] / 1e6:.1f} MB)"
@@ -136,9 +168,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"  failed: {failed['repo']}: {failed['error']}")
     for warning in report.get("warnings", []):  # issue 3: e.g. a benchmark that was not found
         print(f"WARNING: {warning}")
-    print(f"samples: {out / 'samples'}")
-    print(f"removed: {out / 'removed'}")
-    print(f"report:  {out / 'report.json'}  {out / 'report.html'}")
+    print(f"samples: {out}/samples")
+    print(f"removed: {out}/removed")
+    print(f"report:  {out}/report.json  {out}/report.html")
     return 0
 
 

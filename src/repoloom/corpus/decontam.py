@@ -365,11 +365,16 @@ def build_index(cfg: Any) -> BenchmarkIndex:
 _CACHE: dict[str, BenchmarkIndex] = {}
 
 
-def get_index(cfg: Any) -> BenchmarkIndex:
-    """The index for this decontam config, built once per process (workers inherit it on fork)."""
-    key = json.dumps(
+def index_key(cfg: Any) -> str:
+    """The cache key of a decontam config's index (the Ray executor installs a broadcast one)."""
+    return json.dumps(
         [dataclasses.asdict(cfg), str(resolve_benchmarks_dir(cfg.benchmarks_dir))], sort_keys=True
     )
+
+
+def get_index(cfg: Any) -> BenchmarkIndex:
+    """The index for this decontam config, built once per process (workers inherit it on fork)."""
+    key = index_key(cfg)
     if key not in _CACHE:
         _CACHE.clear()
         _CACHE[key] = build_index(cfg)

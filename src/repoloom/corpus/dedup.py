@@ -143,16 +143,9 @@ def _atomic_save(path: Path, **arrays: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def sign_repository(samples_path: str, out_path: str, cfg: Any, files_path: str = "") -> int:
-    """Stage 1 for one repository: digests, signatures, sizes and ids of its samples (or, given
-    `files_path`, of the files inside its samples)."""
-    if files_path:
-        texts, ids, sizes = file_units(samples_path, files_path)
-    else:
-        table = pq.read_table(samples_path, columns=["sample_id", "text", "n_bytes"])
-        texts = table.column("text").to_pylist()
-        ids = table.column("sample_id").to_pylist()
-        sizes = table.column("n_bytes").to_pylist()
+def sign_texts(texts: Sequence[str], cfg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each text's 128-bit content digest (two uint64), min-hash signature (none unless near-dedup
+    is on) and whether it has no shingle at all (such a text is never a near-duplicate)."""
     n = len(texts)
     digests = np.zeros((n, 2), dtype=np.uint64)
     signatures = np.zeros((n, cfg.num_perm if cfg.near else 0), dtype=np.uint64)
@@ -165,6 +158,20 @@ def sign_repository(samples_path: str, out_path: str, cfg: Any, files_path: str 
             shingles = shingle_set(text, cfg.ngram)
             empty[i] = len(shingles) == 0
             signatures[i] = hasher.signature_of_shingles(shingles)
+    return digests, signatures, empty
+
+
+def sign_repository(samples_path: str, out_path: str, cfg: Any, files_path: str = "") -> int:
+    """Stage 1 for one repository: digests, signatures, sizes and ids of its samples (or, given
+    `files_path`, of the files inside its samples)."""
+    if files_path:
+        texts, ids, sizes = file_units(samples_path, files_path)
+    else:
+        table = pq.read_table(samples_path, columns=["sample_id", "text", "n_bytes"])
+        texts = table.column("text").to_pylist()
+        ids = table.column("sample_id").to_pylist()
+        sizes = table.column("n_bytes").to_pylist()
+    digests, signatures, empty = sign_texts(texts, cfg)
     _atomic_save(
         Path(out_path),
         digests=digests,
@@ -173,7 +180,7 @@ def sign_repository(samples_path: str, out_path: str, cfg: Any, files_path: str 
         n_bytes=np.asarray(sizes, dtype=np.int64),
         sample_ids=np.array([s.encode("utf-8", "surrogatepass") for s in ids], dtype="S32"),
     )
-    return n
+    return len(texts)
 
 
 def _progress(enabled: bool, description: str, total: int):
@@ -262,6 +269,37 @@ def _gather(keys: Sequence[str], sign_dir: Path, work: Path, cfg: Any) -> dict[s
     return meta
 
 
+def band_rows(
+    docs: np.ndarray,
+    digests: np.ndarray,
+    signatures: np.ndarray | None,
+    empty: np.ndarray,
+    cfg: Any,
+    bands: int,
+    rows: int,
+) -> np.ndarray:
+    """The (band, key, doc) bucket rows of some samples: one per LSH band of each non-empty
+    signature, and the exact digest as one more band (number `bands`). Two samples are
+    candidates when they share a (band, key) bucket."""
+    docs = np.asarray(docs, dtype=np.uint64)
+    blocks = []
+    if cfg.exact_samples:
+        block = np.empty(len(docs), dtype=_ROW)
+        block["band"] = bands  # the exact digest is band number `bands`
+        block["key"] = digests[:, 0]
+        block["doc"] = docs
+        blocks.append(block)
+    if cfg.near and signatures is not None:
+        keep = ~np.asarray(empty, dtype=bool)
+        hashed = band_hashes(np.asarray(signatures)[keep], bands, rows)
+        block = np.empty(hashed.size, dtype=_ROW)
+        block["band"] = np.tile(np.arange(bands, dtype=np.uint64), len(hashed))
+        block["key"] = hashed.reshape(-1)
+        block["doc"] = np.repeat(docs[keep], bands)
+        blocks.append(block)
+    return np.concatenate(blocks) if blocks else np.empty(0, dtype=_ROW)
+
+
 def _write_buckets(work: Path, meta: dict, cfg: Any, bands: int, rows: int) -> Path:
     """Stage 3: spill (band, key, doc) rows to `partitions` shards by key."""
     final = work / "buckets"
@@ -277,29 +315,22 @@ def _write_buckets(work: Path, meta: dict, cfg: Any, bands: int, rows: int) -> P
         for start in range(0, total, _CHUNK):
             stop = min(start + _CHUNK, total)
             docs = np.arange(start, stop, dtype=np.uint64)
-            blocks = []
-            if cfg.exact_samples:
-                block = np.empty(stop - start, dtype=_ROW)
-                block["band"] = bands  # the exact digest is band number `bands`
-                block["key"] = meta["digests"][start:stop, 0]
-                block["doc"] = docs
-                blocks.append(block)
-            if cfg.near and signatures is not None:
-                keep = ~meta["empty"][start:stop]
-                hashed = band_hashes(np.asarray(signatures[start:stop])[keep], bands, rows)
-                block = np.empty(hashed.size, dtype=_ROW)
-                block["band"] = np.tile(np.arange(bands, dtype=np.uint64), len(hashed))
-                block["key"] = hashed.reshape(-1)
-                block["doc"] = np.repeat(docs[keep], bands)
-                blocks.append(block)
-            for block in blocks:
-                part = (block["key"] % np.uint64(cfg.partitions)).astype(np.int64)
-                order = np.argsort(part, kind="stable")
-                block, part = block[order], part[order]
-                bounds = np.searchsorted(part, np.arange(cfg.partitions + 1))
-                for p in range(cfg.partitions):
-                    if bounds[p + 1] > bounds[p]:
-                        block[bounds[p] : bounds[p + 1]].tofile(handles[p])
+            block = band_rows(
+                docs,
+                meta["digests"][start:stop],
+                np.asarray(signatures[start:stop]) if signatures is not None else None,
+                meta["empty"][start:stop],
+                cfg,
+                bands,
+                rows,
+            )
+            part = (block["key"] % np.uint64(cfg.partitions)).astype(np.int64)
+            order = np.argsort(part, kind="stable")
+            block, part = block[order], part[order]
+            bounds = np.searchsorted(part, np.arange(cfg.partitions + 1))
+            for p in range(cfg.partitions):
+                if bounds[p + 1] > bounds[p]:
+                    block[bounds[p] : bounds[p + 1]].tofile(handles[p])
     finally:
         for handle in handles:
             handle.close()
@@ -354,12 +385,28 @@ def _clusters(work: Path, meta: dict, pair_paths: list[Path], cfg: Any) -> dict[
         return dict(np.load(path))
     loaded = [np.load(p) for p in pair_paths]
     pairs = np.concatenate(loaded) if loaded else np.empty((0, 2), dtype=np.int64)
-    pairs = np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
-    digests = meta["digests"]
+    signatures = np.load(work / "signatures.npy", mmap_mode="r") if cfg.near else None
+    result = resolve_clusters(pairs, meta["digests"], meta["n_bytes"], signatures, cfg)
+    _atomic_save(path, **result)
+    return result
+
+
+def resolve_clusters(
+    pairs: np.ndarray, digests: Any, n_bytes: Any, signatures: Any, cfg: Any
+) -> dict[str, np.ndarray]:
+    """Verify candidate pairs (exact: equal 128-bit digests; near: the signature estimate of the
+    Jaccard similarity >= threshold, unless verify is off), join them by union-find and keep one
+    sample per cluster. `digests`, `n_bytes` and `signatures` are indexed by global sample number
+    (arrays, memory maps or a `SparseRows` of just the samples that occur in a pair).
+
+    The union-find runs over the samples that occur in a verified pair only, renumbered in
+    order: its memory is bounded by the duplicates, not by the corpus, and since a root is always
+    the smallest member, the clusters and ids are those of a union-find over every sample."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    pairs = np.unique(pairs, axis=0) if len(pairs) else pairs
     exact = np.all(digests[pairs[:, 0]] == digests[pairs[:, 1]], axis=1)
     similarity = exact.astype(np.float64)
     if cfg.near and len(pairs):
-        signatures = np.load(work / "signatures.npy", mmap_mode="r")
         for start in range(0, len(pairs), 50_000):
             chunk = pairs[start : start + 50_000]
             left = np.asarray(signatures[chunk[:, 0]])
@@ -370,13 +417,12 @@ def _clusters(work: Path, meta: dict, pair_paths: list[Path], cfg: Any) -> dict[
     else:
         near_ok = np.zeros(len(pairs), dtype=bool)
     edges = pairs[(exact & cfg.exact_samples) | near_ok]
-    n = len(digests)
-    union = UnionFind(n)
-    union.union_pairs(edges)
     involved = np.unique(edges) if len(edges) else np.empty(0, dtype=np.int64)
-    roots = np.array([union.find(int(i)) for i in involved], dtype=np.int64)
+    union = UnionFind(len(involved))
+    union.union_pairs(np.searchsorted(involved, edges))
+    roots = involved[union.roots()] if len(involved) else np.empty(0, dtype=np.int64)
     if cfg.keep == "largest":
-        order = np.lexsort((involved, -meta["n_bytes"][involved], roots))
+        order = np.lexsort((involved, -np.asarray(n_bytes[involved]), roots))
     else:
         order = np.lexsort((involved, roots))
     involved, roots = involved[order], roots[order]
@@ -388,7 +434,6 @@ def _clusters(work: Path, meta: dict, pair_paths: list[Path], cfg: Any) -> dict[
     if len(dropped):
         same = np.all(digests[dropped] == digests[kept], axis=1)
         if cfg.near:
-            signatures = np.load(work / "signatures.npy", mmap_mode="r")
             est = np.mean(np.asarray(signatures[dropped]) == np.asarray(signatures[kept]), axis=1)
         else:
             est = same.astype(np.float64)
@@ -396,7 +441,7 @@ def _clusters(work: Path, meta: dict, pair_paths: list[Path], cfg: Any) -> dict[
         same = np.zeros(0, dtype=bool)
         est = np.zeros(0)
     order = np.argsort(dropped, kind="stable")
-    result = {
+    return {
         "dropped": dropped[order],
         "kept": kept[order],
         "cluster": cluster[order],
@@ -409,8 +454,25 @@ def _clusters(work: Path, meta: dict, pair_paths: list[Path], cfg: Any) -> dict[
             int(np.max(np.unique(roots, return_counts=True)[1])) if len(roots) else 0
         ),
     }
-    _atomic_save(path, **result)
-    return result
+
+
+class SparseRows:
+    """Rows of a few global sample numbers, indexable like the full array by number arrays."""
+
+    def __init__(self, ids: np.ndarray, rows: np.ndarray) -> None:
+        order = np.argsort(ids, kind="stable")
+        self.ids = np.asarray(ids, dtype=np.int64)[order]
+        self.rows = np.asarray(rows)[order]
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        index = np.asarray(index, dtype=np.int64)
+        at = np.searchsorted(self.ids, index)
+        if len(index) and (
+            np.any(at >= len(self.ids))
+            or np.any(self.ids[np.minimum(at, len(self.ids) - 1)] != index)
+        ):
+            raise KeyError("sample number not among the gathered rows")
+        return self.rows[at]
 
 
 def _removed_row(row: dict, reason: str, detail: dict) -> dict:

@@ -8,6 +8,7 @@ files), so an executor can run it anywhere: the local process pool, a Ray task, 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from repoloom.corpus.assemble import Sample, assemble_samples
@@ -15,7 +16,7 @@ from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.decontam import decontaminate
 from repoloom.corpus.order import edges_in_order, order_repository
 from repoloom.corpus.screening import dedup_repository_files, screen_documents
-from repoloom.corpus.sources import RepoTask, SourceError, iter_repository_files
+from repoloom.corpus.sources import RawFile, RepoTask, SourceError, iter_repository_files
 from repoloom.corpus.steps import (
     FileDoc,
     StepLog,
@@ -115,24 +116,28 @@ def order_documents(
     return ordered.components, parsed, stats
 
 
-def process_repository(task: RepoTask, config: CorpusConfig) -> RepoResult:
-    """Run every step on one repository; never raises for bad input (it is counted instead)."""
-    log = StepLog()
-    repo = task.name
-    try:
-        docs = decode_files(repo, iter_repository_files(task, config.read), config, log)
-    except SourceError as exc:
-        log.count("read", "dropped:repo-error")
-        return RepoResult(repo=repo, samples=[], log=log, error=str(exc))
+def file_level_steps(
+    repo: str, raw_files: Iterable[RawFile], config: CorpusConfig, log: StepLog
+) -> tuple[list[FileDoc], list[FileDoc]]:
+    """Decode, identify the language, apply the StarCoder rule filters: steps that look at one
+    file at a time (the Ray executor runs them as `map_batches` over any slice of the files).
+    Returns every decoded file (the dependency resolvers need them all) and the kept ones."""
+    decoded = decode_files(repo, raw_files, config, log)
+    started = time.perf_counter()
+    docs = identify_languages(list(decoded), config, log)
+    log.time("language", time.perf_counter() - started)
+    return decoded, apply_rule_filters(docs, config, log)
+
+
+def repository_level_steps(
+    repo: str, decoded: list[FileDoc], docs: list[FileDoc], config: CorpusConfig, log: StepLog
+) -> RepoResult:
+    """Everything that needs a whole repository: in-repository exact dedup, decontamination,
+    screening, dependency parsing, ordering and assembly into samples."""
     # The dependency resolvers need every text file (go.mod, package.json, tsconfig.json, ...),
     # including those the filters drop; the references share the strings, nothing is copied.
-    all_texts = {d.path: d.text for d in docs}
-    started = time.perf_counter()
-    docs = identify_languages(docs, config, log)
-    all_languages = {p: None for p in all_texts}
-    all_languages.update({d.path: d.language for d in docs})
-    log.time("language", time.perf_counter() - started)
-    docs = apply_rule_filters(docs, config, log)
+    all_texts = {d.path: d.text for d in decoded}
+    all_languages = {d.path: d.language for d in decoded}  # None: unknown language
     # Issue 3 (repoloom.corpus.screening / decontam): in-repo exact dedup, decontamination
     # (before screening), syntax and quality screening.
     if config.dedup.exact_files_in_repo:
@@ -153,3 +158,23 @@ def process_repository(task: RepoTask, config: CorpusConfig) -> RepoResult:
     log.count("assemble", "samples", len(samples))
     log.time("assemble", time.perf_counter() - started)
     return RepoResult(repo=repo, samples=samples, log=log, stats=stats, file_spans=file_spans)
+
+
+def failed_repository(repo: str, error: str) -> RepoResult:
+    """A repository that could not be read: one counted failure, nothing else (counters of the
+    files read before the failure are discarded, so every executor reports the same)."""
+    log = StepLog()
+    log.count("read", "dropped:repo-error")
+    return RepoResult(repo=repo, samples=[], log=log, error=error)
+
+
+def process_repository(task: RepoTask, config: CorpusConfig) -> RepoResult:
+    """Run every step on one repository; never raises for bad input (it is counted instead)."""
+    log = StepLog()
+    try:
+        decoded, docs = file_level_steps(
+            task.name, iter_repository_files(task, config.read), config, log
+        )
+    except SourceError as exc:
+        return failed_repository(task.name, str(exc))
+    return repository_level_steps(task.name, decoded, docs, config, log)

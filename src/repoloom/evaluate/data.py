@@ -18,12 +18,13 @@ class DataNotFound(RuntimeError):
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
-    """The local benchmark directory: ``explicit``, else ``$REPOLOOM_DATA``, else None."""
+    """The local benchmark directory: ``explicit``, else ``$REPOLOOM_DATA``, else None.
+    A file is accepted too (benchmarks made from one file, e.g. ``crossfile``)."""
     value = explicit or os.environ.get(DATA_ENV)
     if not value:
         return None
     path = Path(value).expanduser()
-    if not path.is_dir():
+    if not path.exists():
         raise DataNotFound(f"data directory {path} does not exist")
     return path
 

@@ -92,10 +92,15 @@ def generate(
         "fim_family": args.fim_family,
         "max_new_tokens": args.max_new_tokens or bench.max_new_tokens,
     }
+    # A benchmark with options of its own (e.g. crossfile's context mode) takes them from the
+    # arguments; what it returns defines its samples like the keys above.
+    configure = getattr(bench, "configure", None)
+    bench_settings = configure(args) if configure is not None else {}
+    settings.update(bench_settings)
     cfg_path = out / "run.json"
     if cfg_path.exists() and samples.exists():
         old = json.loads(cfg_path.read_text())
-        diff = [k for k in _RESUME_KEYS if old.get(k) != settings.get(k)]
+        diff = [k for k in (*_RESUME_KEYS, *bench_settings) if old.get(k) != settings.get(k)]
         if diff:
             raise ValueError(
                 f"{out} holds samples made with other settings ({', '.join(diff)}); "

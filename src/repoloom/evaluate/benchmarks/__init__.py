@@ -20,6 +20,7 @@ _MODULES = (
     "repoloom.evaluate.benchmarks.infilling",
     "repoloom.evaluate.benchmarks.pal_math",
     "repoloom.evaluate.benchmarks.leetcode",
+    "repoloom.evaluate.crossfile.benchmark",
 )
 _loaded = False
 

@@ -1,0 +1,204 @@
+"""The Ray Data executor against the local executor, on real repositories (issue 4).
+
+One local Ray runtime (``ray.init(num_cpus=2)``) serves the module. The corpus: four of the
+pinned demo repositories (PyPI sdist, npm tarball, Debian Go and PHP sources), an exact copy of
+one (so dedup has work), an empty repository, a corrupt archive, and a Stack-layout Parquet
+table made from a fifth real repository (read by ``ray.data.read_parquet`` on Ray).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from repoloom.corpus.build import build_corpus
+from repoloom.corpus.config import CorpusConfig, ReadConfig
+from repoloom.corpus.sources import expand_sources, iter_repository_files
+
+ray = pytest.importorskip("ray", reason="ray is not installed")
+
+from repoloom.corpus import ray_executor  # noqa: E402
+from repoloom.corpus.ray_executor import build_corpus_ray  # noqa: E402
+
+pytestmark = pytest.mark.network
+DEMO = ("click-8.1.7.tar.gz", "axios-1.6.5.tgz", "golang-github-spf13-cobra-dev-1.6.1-1")
+DEMO += ("php-monolog-2.9.1-1",)
+# Report entries that may differ between executors: where the build came from (the source
+# fingerprints are computed per executor) and how many part files hold the rows.
+ALLOWED_REPORT_DIFFERENCES = {"manifest", "parts"}
+
+
+def _config() -> CorpusConfig:
+    config = CorpusConfig()
+    config.decontam.hub = False  # no hub from tests: HumanEval from the installed wheel only
+    config.output.rows_per_part = 50
+    return config
+
+
+@pytest.fixture(scope="module")
+def ray_runtime(tmp_path_factory):
+    marker = tmp_path_factory.mktemp("kill") / "killed"
+    # Workers inherit the environment of the runtime: the kill hook is armed later by a file.
+    os.environ[ray_executor.KILL_ONCE_ENV] = str(marker)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield marker
+    ray.shutdown()
+    os.environ.pop(ray_executor.KILL_ONCE_ENV, None)
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> tuple[list[str], list[str]]:
+    from repoloom.corpus.fetch import fetch_manifest, load_manifest
+
+    cache = (
+        Path(os.environ.get("REPOLOOM_TEST_CACHE", Path.home() / ".cache" / "repoloom"))
+        / "test-demo-corpus"
+    )
+    try:
+        fetch_manifest(load_manifest("demo"), cache, progress=False)
+    except Exception as exc:  # no registry reachable: nothing real to test on
+        pytest.skip(f"could not fetch the pinned demo corpus (offline?): {exc}")
+    root = tmp_path_factory.mktemp("ray-corpus")
+    repos = root / "repos"
+    repos.mkdir()
+    for name in DEMO:
+        source = cache / name
+        if source.is_dir():
+            shutil.copytree(source, repos / name)
+        else:
+            shutil.copy(source, repos / name)
+    shutil.copy(cache / "click-8.1.7.tar.gz", repos / "click-copy-8.1.7.tar.gz")
+    (repos / "empty-repo").mkdir()
+    (repos / "broken.tar.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    # Stack-layout tables: one row per file (repo_name, path, content), one repository per file.
+    tables = root / "stack"
+    tables.mkdir()
+    for part, name in (("a", "librust-regex-syntax-dev-0.6.27-1"), ("b", "rich-13.7.1.tar.gz")):
+        task = expand_sources([str(cache / name)])[0]
+        rows = [
+            {
+                "repo_name": task.name,
+                "path": raw.path,
+                "content": raw.data.decode("utf-8", "replace"),
+            }
+            for raw in iter_repository_files(task, ReadConfig())
+            if raw.data is not None
+        ]
+        rows.sort(key=lambda r: r["path"])
+        pq.write_table(pa.Table.from_pylist(rows), tables / f"{part}.parquet", row_group_size=200)
+    return [str(tables / "a.parquet"), str(tables / "b.parquet")], [str(repos)]
+
+
+def _rows(out: str, name: str) -> list[str]:
+    return sorted(json.dumps(r, sort_keys=True) for r in ray_executor.iter_output(out, name))
+
+
+def _brief(rows: list[str]) -> list[str]:
+    return [json.dumps({k: v for k, v in json.loads(r).items() if k != "text"})[:300] for r in rows]
+
+
+def _assert_same_build(local: Path, other: str) -> None:
+    for name in ("samples", "removed"):
+        expected, got = _rows(str(local), name), _rows(other, name)
+        if expected != got:
+            only_local = _brief(sorted(set(expected) - set(got)))[:5]
+            only_other = _brief(sorted(set(got) - set(expected)))[:5]
+            pytest.fail(f"{name} differ: local only {only_local}; ray only {only_other}")
+    expected = json.loads((local / "report.json").read_text())
+    store = ray_executor.Store(other)
+    got = store.read_json("report.json")
+    assert expected.keys() == got.keys()
+    for key in expected.keys() - ALLOWED_REPORT_DIFFERENCES:
+        assert expected[key] == got[key], key
+
+
+@pytest.fixture(scope="module")
+def local_build(sources, tmp_path_factory) -> Path:
+    tables, repos_dirs = sources
+    out = tmp_path_factory.mktemp("local") / "corpus"
+    build_corpus(expand_sources(tables, repos_dirs), out, _config(), workers=2, progress=False)
+    return out
+
+
+def test_ray_build_matches_the_local_executor(ray_runtime, sources, local_build, tmp_path):
+    tables, repos_dirs = sources
+    out = tmp_path / "corpus"
+    result = build_corpus_ray(tables, str(out), _config(), repos_dirs=repos_dirs)
+    _assert_same_build(local_build, str(out))
+    report = result.report
+    assert report["repositories"] == len(DEMO) + 5  # + copy, empty, broken, 2 table repos
+    assert [f["repo"] for f in report["repositories_failed"]] == ["broken"]
+    assert report["dedup"]["exact_dup"] >= 1  # the copy of click
+    run = json.loads((out / "run.json").read_text())
+    assert run["executor"]["name"] == "ray" and set(run["executor"]["stages"]) >= {"repos"}
+    assert not (out / "_work").exists()
+
+
+def test_a_killed_worker_is_retried_without_lost_or_duplicated_samples(
+    ray_runtime, sources, local_build, tmp_path
+):
+    tables, repos_dirs = sources
+    marker = ray_runtime
+    assert not marker.exists()
+    Path(f"{marker}.armed").touch()  # arms the hook: the first file-level batch kills its worker
+    # Input and output through URIs: the directory of both tables is one source.
+    out = f"file://{tmp_path}/corpus"
+    table_dir = f"file://{Path(tables[0]).parent}/"
+    build_corpus_ray([table_dir], out, _config(), repos_dirs=repos_dirs)
+    assert marker.exists(), "no worker was killed"
+    killed = int(marker.read_text())
+    assert killed != os.getpid()
+    _assert_same_build(local_build, out)
+
+
+def test_a_killed_driver_resumes_from_the_finished_stages(
+    ray_runtime, sources, local_build, tmp_path, monkeypatch
+):
+    tables, repos_dirs = sources
+    out = tmp_path / "corpus"
+    monkeypatch.setenv(ray_executor.STOP_AFTER_ENV, "signatures")
+    with pytest.raises(SystemExit):
+        build_corpus_ray(tables, str(out), _config(), repos_dirs=repos_dirs)
+    assert (out / "_work" / "ray" / "repos.done").exists()
+    assert not (out / "samples").exists()
+    monkeypatch.delenv(ray_executor.STOP_AFTER_ENV)
+    build_corpus_ray(tables, str(out), _config(), repos_dirs=repos_dirs)
+    stages = json.loads((out / "run.json").read_text())["executor"]["stages"]
+    assert "repos" not in stages and "signatures" not in stages  # reused, not redone
+    assert "pairs" in stages
+    _assert_same_build(local_build, str(out))
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset(
+        "parquet", data_files=str(out / "samples" / "*.parquet"), split="train"
+    )
+    assert loaded.num_rows == json.loads((out / "report.json").read_text())["samples"]["count"]
+    assert set(loaded.column_names) >= {"repo", "sample_id", "text", "paths", "languages"}
+
+
+def test_an_unreachable_cluster_is_an_error_not_a_fallback(sources, tmp_path):
+    tables, _ = sources
+    command = [sys.executable, "-m", "repoloom", "corpus", "build", *tables]
+    command += ["--out", str(tmp_path / "x"), "--executor", "ray", "--address", "127.0.0.1:9"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "cannot reach the Ray cluster at '127.0.0.1:9'" in done.stderr
+    assert not (tmp_path / "x" / "samples").exists()
+    command = [sys.executable, "-m", "repoloom", "corpus", "build", *tables]
+    command += ["--out", str(tmp_path / "y"), "--address", "auto"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "--address needs --executor ray" in done.stderr
+
+
+def test_file_level_dedup_options_are_refused_on_ray(sources, tmp_path):
+    config = _config()
+    config.dedup.level = "file"
+    with pytest.raises(ray_executor.BuildError, match="local executor only"):
+        build_corpus_ray(sources[0], str(tmp_path / "x"), config)
