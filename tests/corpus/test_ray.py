@@ -128,20 +128,6 @@ def local_build(sources, tmp_path_factory) -> Path:
     return out
 
 
-def test_ray_build_matches_the_local_executor(ray_runtime, sources, local_build, tmp_path):
-    tables, repos_dirs = sources
-    out = tmp_path / "corpus"
-    result = build_corpus_ray(tables, str(out), _config(), repos_dirs=repos_dirs)
-    _assert_same_build(local_build, str(out))
-    report = result.report
-    assert report["repositories"] == len(DEMO) + 5  # + copy, empty, broken, 2 table repos
-    assert [f["repo"] for f in report["repositories_failed"]] == ["broken"]
-    assert report["dedup"]["exact_dup"] >= 1  # the copy of click
-    run = json.loads((out / "run.json").read_text())
-    assert run["executor"]["name"] == "ray" and set(run["executor"]["stages"]) >= {"repos"}
-    assert not (out / "_work").exists()
-
-
 def test_a_killed_worker_is_retried_without_lost_or_duplicated_samples(
     ray_runtime, sources, local_build, tmp_path
 ):
@@ -159,7 +145,7 @@ def test_a_killed_worker_is_retried_without_lost_or_duplicated_samples(
     _assert_same_build(local_build, out)
 
 
-def test_a_killed_driver_resumes_from_the_finished_stages(
+def test_a_killed_driver_resumes_and_the_output_matches_the_local_executor(
     ray_runtime, sources, local_build, tmp_path, monkeypatch
 ):
     tables, repos_dirs = sources
@@ -170,11 +156,20 @@ def test_a_killed_driver_resumes_from_the_finished_stages(
     assert (out / "_work" / "ray" / "repos.done").exists()
     assert not (out / "samples").exists()
     monkeypatch.delenv(ray_executor.STOP_AFTER_ENV)
-    build_corpus_ray(tables, str(out), _config(), repos_dirs=repos_dirs)
-    stages = json.loads((out / "run.json").read_text())["executor"]["stages"]
+    report = build_corpus_ray(tables, str(out), _config(), repos_dirs=repos_dirs).report
+    run = json.loads((out / "run.json").read_text())
+    assert run["executor"]["name"] == "ray"
+    stages = run["executor"]["stages"]
     assert "repos" not in stages and "signatures" not in stages  # reused, not redone
     assert "pairs" in stages
     _assert_same_build(local_build, str(out))
+    assert report["repositories"] == len(DEMO) + 5  # + copy, empty, broken, 2 table repos
+    assert [f["repo"] for f in report["repositories_failed"]] == ["broken"]
+    assert "corrupt archive" in report["repositories_failed"][0]["error"]
+    assert report["dedup"]["exact_dup"] >= 1  # the copy of click
+    assert not (out / "_work").exists()
+    # Started again on the finished output: nothing to do, the same report.
+    assert build_corpus_ray(tables, str(out), _config(), repos_dirs=repos_dirs).report == report
     datasets = pytest.importorskip("datasets")
     loaded = datasets.load_dataset(
         "parquet", data_files=str(out / "samples" / "*.parquet"), split="train"
@@ -195,6 +190,65 @@ def test_an_unreachable_cluster_is_an_error_not_a_fallback(sources, tmp_path):
     command += ["--out", str(tmp_path / "y"), "--address", "auto"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "--address needs --executor ray" in done.stderr
+
+
+def test_the_cli_joins_a_running_cluster_by_address(sources, tmp_path):
+    """`ray start --head` is a cluster of one node: the driver joins it by host:port."""
+    import signal
+    import socket
+    import tempfile
+    import time
+
+    tables, repos_dirs = sources
+    click = str(Path(repos_dirs[0]) / "click-8.1.7.tar.gz")
+    port = _free_port()
+    short_tmp = tempfile.mkdtemp(prefix="rlray", dir="/tmp")  # AF_UNIX paths: < 108 bytes
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    env.pop(ray_executor.KILL_ONCE_ENV, None)
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    head = [ray_cli, "start", "--head", "--block", "--port", str(port), "--num-cpus", "1"]
+    head += ["--include-dashboard", "false", "--temp-dir", short_tmp]
+    # --block: the head lives as long as this process group, which the test ends itself (a plain
+    # `ray stop` would stop every Ray runtime on the machine, this module's included).
+    process = subprocess.Popen(
+        head, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, "the Ray head did not start"
+                time.sleep(1)
+        local = tmp_path / "local"
+        build_corpus(expand_sources([click]), local, _config(), workers=1, progress=False)
+        config = tmp_path / "config.yaml"
+        config.write_text("decontam:\n  hub: false\noutput:\n  rows_per_part: 50\n")
+        command = [sys.executable, "-m", "repoloom", "corpus", "build", click, "--config"]
+        command += [str(config), "--out", str(tmp_path / "ray-out"), "--executor", "ray"]
+        command += ["--address", f"127.0.0.1:{port}"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "1 repositories" in done.stdout
+        _assert_same_build(local, str(tmp_path / "ray-out"))
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        shutil.rmtree(short_tmp, ignore_errors=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def test_file_level_dedup_options_are_refused_on_ray(sources, tmp_path):

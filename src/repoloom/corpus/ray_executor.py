@@ -561,7 +561,14 @@ def connect(address: str | None, num_cpus: int | None) -> dict:
         try:
             ray.init(address=address, **kwargs)
         except Exception as exc:  # ConnectionError, TimeoutError, RuntimeError by transport
-            raise BuildError(f"cannot reach the Ray cluster at {address!r}: {exc}") from exc
+            hint = ""
+            if os.environ.get("RAY_AUTH_MODE") != "token":
+                hint = (
+                    " (a cluster with token authentication, the default of `ray start` since "
+                    "Ray 2.59, needs RAY_AUTH_MODE=token here and its token in RAY_AUTH_TOKEN "
+                    "or ~/.ray/auth_token)"
+                )
+            raise BuildError(f"cannot reach the Ray cluster at {address!r}: {exc}{hint}") from exc
     else:
         ray.init(num_cpus=num_cpus, **kwargs)
     return {"address": address or "local", "cpus": ray.cluster_resources().get("CPU", 0)}
