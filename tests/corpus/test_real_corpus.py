@@ -4,9 +4,6 @@ Skipped when the registries cannot be reached. The fetched artefacts are cached 
 ~/.cache/repoloom/test-demo-corpus (or $REPOLOOM_TEST_CACHE) between runs.
 """
 
-import os
-from pathlib import Path
-
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,21 +14,6 @@ from repoloom.corpus.order import _Graph, strongly_connected_components
 from repoloom.corpus.sources import expand_sources, iter_repository_files
 
 pytestmark = pytest.mark.network
-
-
-@pytest.fixture(scope="session")
-def demo_repos() -> Path:
-    from repoloom.corpus.fetch import fetch_manifest, load_manifest
-
-    cache = (
-        Path(os.environ.get("REPOLOOM_TEST_CACHE", Path.home() / ".cache" / "repoloom"))
-        / "test-demo-corpus"
-    )
-    try:
-        fetch_manifest(load_manifest("demo"), cache, progress=False)
-    except Exception as exc:  # no registry reachable: nothing real to test on
-        pytest.skip(f"could not fetch the pinned demo corpus (offline?): {exc}")
-    return cache
 
 
 @pytest.fixture(scope="session")

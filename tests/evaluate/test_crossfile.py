@@ -37,21 +37,6 @@ from .helpers import run_cli
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-@pytest.fixture(scope="session")
-def demo_repos() -> Path:
-    from repoloom.corpus.fetch import fetch_manifest, load_manifest
-
-    cache = (
-        Path(os.environ.get("REPOLOOM_TEST_CACHE", Path.home() / ".cache" / "repoloom"))
-        / "test-demo-corpus"
-    )
-    try:
-        fetch_manifest(load_manifest("demo"), cache, progress=False)
-    except Exception as exc:  # no registry reachable: nothing real to test on
-        pytest.skip(f"could not fetch the pinned demo corpus (offline?): {exc}")
-    return cache
-
-
 def _archive(demo_repos: Path, prefix: str) -> Path:
     found = sorted(demo_repos.glob(f"{prefix}-*.tar.gz"))
     if not found:

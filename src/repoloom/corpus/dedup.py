@@ -679,6 +679,36 @@ def _count_samples(paths: Sequence[Path]) -> tuple[int, int]:
     return rows, total
 
 
+def pass_stats(
+    clusters: dict, units_in: int, bytes_removed: int, cfg: Any, bands: int, rows: int
+) -> dict:
+    """The report figures of one dedup pass (every executor reports these)."""
+    exact = clusters["exact"]
+    return {
+        "samples_in": int(units_in),
+        "exact_dup": int(exact.sum()),
+        "near_dup": int((~exact).sum()),
+        "bytes_removed": int(bytes_removed),
+        "clusters": int(clusters["clusters"]),
+        "largest_cluster": int(clusters["largest_cluster"]),
+        "candidate_pairs": int(clusters["candidate_pairs"]),
+        "verified_pairs": int(clusters["verified_pairs"]),
+        "bands": bands if cfg.near else 0,
+        "rows": rows if cfg.near else 0,
+    }
+
+
+def settings_stats(cfg: Any) -> dict:
+    return {
+        "exact_samples": cfg.exact_samples,
+        "near": cfg.near,
+        "threshold": cfg.threshold,
+        "num_perm": cfg.num_perm,
+        "ngram": cfg.ngram,
+        "keep": cfg.keep,
+    }
+
+
 def run_corpus_dedup(
     keys: Sequence[str],
     names: Sequence[str],
@@ -741,19 +771,14 @@ def run_corpus_dedup(
             keys, names, source, work, sample_cfg, config, workers, progress
         )
         removed_paths.append(removed)
-        exact = clusters["exact"]
-        samples_pass = {
-            "samples_in": int(len(meta["digests"])),
-            "exact_dup": int(exact.sum()),
-            "near_dup": int((~exact).sum()),
-            "bytes_removed": int(meta["n_bytes"][clusters["dropped"]].sum()),
-            "clusters": int(clusters["clusters"]),
-            "largest_cluster": int(clusters["largest_cluster"]),
-            "candidate_pairs": int(clusters["candidate_pairs"]),
-            "verified_pairs": int(clusters["verified_pairs"]),
-            "bands": bands if sample_cfg.near else 0,
-            "rows": rows if sample_cfg.near else 0,
-        }
+        samples_pass = pass_stats(
+            clusters,
+            len(meta["digests"]),
+            int(meta["n_bytes"][clusters["dropped"]].sum()),
+            sample_cfg,
+            bands,
+            rows,
+        )
         bytes_removed += samples_pass["bytes_removed"]
     else:
         samples_pass.update(clusters=0, largest_cluster=0, candidate_pairs=0, verified_pairs=0)
@@ -763,12 +788,7 @@ def run_corpus_dedup(
     samples_out = _count_samples([result.samples_path(k) for k in keys])[0]
     stats.update(
         {
-            "exact_samples": cfg.exact_samples,
-            "near": cfg.near,
-            "threshold": cfg.threshold,
-            "num_perm": cfg.num_perm,
-            "ngram": cfg.ngram,
-            "keep": cfg.keep,
+            **settings_stats(cfg),
             **samples_pass,
             "samples_in": samples_in,
             "samples_out": samples_out,

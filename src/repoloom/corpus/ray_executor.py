@@ -810,7 +810,14 @@ def _check_store(store: Store, manifest: dict, overwrite: bool) -> bool:
 
 def _dedup(samples, offsets, summaries, config, stages) -> tuple[dict, list[dict], np.ndarray]:
     """Exact + near dedup of whole samples on Ray; returns (stats, removed rows, dropped ids)."""
-    from repoloom.corpus.dedup import SparseRows, _removed_row, resolve_bands, resolve_clusters
+    from repoloom.corpus.dedup import (
+        SparseRows,
+        _removed_row,
+        pass_stats,
+        resolve_bands,
+        resolve_clusters,
+        settings_stats,
+    )
 
     cfg = config.dedup
     if not (cfg.exact_samples or cfg.near) or not sum(s["samples"] for s in summaries):
@@ -885,27 +892,12 @@ def _dedup(samples, offsets, summaries, config, stages) -> tuple[dict, list[dict
         )
     n_in = sum(s["samples"] for s in summaries)
     dropped = clusters["dropped"]
-    exact = clusters["exact"]
-    bytes_removed = int(sum(r["n_bytes"] for r in removed_rows))
+    bytes_removed = sum(r["n_bytes"] for r in removed_rows)
     stats = {
         "enabled": True,
         "level": cfg.level,
-        "exact_samples": cfg.exact_samples,
-        "near": cfg.near,
-        "threshold": cfg.threshold,
-        "num_perm": cfg.num_perm,
-        "ngram": cfg.ngram,
-        "keep": cfg.keep,
-        "samples_in": n_in,
-        "exact_dup": int(exact.sum()),
-        "near_dup": int((~exact).sum()),
-        "bytes_removed": bytes_removed,
-        "clusters": int(clusters["clusters"]),
-        "largest_cluster": int(clusters["largest_cluster"]),
-        "candidate_pairs": int(clusters["candidate_pairs"]),
-        "verified_pairs": int(clusters["verified_pairs"]),
-        "bands": bands if cfg.near else 0,
-        "rows": rows if cfg.near else 0,
+        **settings_stats(cfg),
+        **pass_stats(clusters, n_in, bytes_removed, cfg, bands, rows),
         "samples_out": n_in - len(dropped),
     }
     return stats, removed_rows, dropped
