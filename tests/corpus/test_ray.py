@@ -55,17 +55,8 @@ def ray_runtime(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory) -> tuple[list[str], list[str]]:
-    from repoloom.corpus.fetch import fetch_manifest, load_manifest
-
-    cache = (
-        Path(os.environ.get("REPOLOOM_TEST_CACHE", Path.home() / ".cache" / "repoloom"))
-        / "test-demo-corpus"
-    )
-    try:
-        fetch_manifest(load_manifest("demo"), cache, progress=False)
-    except Exception as exc:  # no registry reachable: nothing real to test on
-        pytest.skip(f"could not fetch the pinned demo corpus (offline?): {exc}")
+def sources(demo_repos, tmp_path_factory) -> tuple[list[str], list[str]]:
+    cache = demo_repos
     root = tmp_path_factory.mktemp("ray-corpus")
     repos = root / "repos"
     repos.mkdir()
