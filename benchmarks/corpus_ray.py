@@ -67,9 +67,7 @@ def main() -> int:
     local_out, ray_out = args.out / "local", args.out / "ray"
 
     started = time.perf_counter()
-    build_corpus(
-        expand_sources([], [str(args.data)]), local_out, config, workers=args.workers
-    )
+    build_corpus(expand_sources([], [str(args.data)]), local_out, config, workers=args.workers)
     local_s = time.perf_counter() - started
 
     started = time.perf_counter()
