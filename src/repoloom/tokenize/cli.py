@@ -6,7 +6,9 @@ import argparse
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from repoloom.cli import UserError
 
@@ -142,8 +144,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tokenize(args: argparse.Namespace) -> int:
+def tokenize_progress() -> tuple[Any, Callable[[int, int, dict | None], None]]:
+    """A progress bar (chunks and tokens) and the ``run_tokenize`` callback that drives it."""
     from repoloom.progress import progress_bar
+
+    bar = progress_bar("tokenize", "chunks {task.fields[tokens]:,} tokens")
+    task = bar.add_task("tokenize", total=None, tokens=0)
+    seen = {"tokens": 0}
+
+    def progress(done: int, total: int, stats: dict | None) -> None:
+        if stats:
+            seen["tokens"] += stats["tokens"]
+        bar.update(task, completed=done, total=total, tokens=seen["tokens"])
+
+    return bar, progress
+
+
+def cmd_tokenize(args: argparse.Namespace) -> int:
     from repoloom.tokenize.pipeline import TokenizeError, TokenizeSettings, run_tokenize
 
     corpora = parse_corpus_specs(args.corpus, args.shares)
@@ -158,16 +175,8 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
         mix_tokens=args.mix_tokens,
         corpora=corpora,
     )
-    tokens = 0
-    with progress_bar("tokenize", "chunks {task.fields[tokens]:,} tokens") as bar:
-        task = bar.add_task("tokenize", total=None, tokens=0)
-
-        def progress(done: int, total: int, stats: dict | None) -> None:
-            nonlocal tokens
-            if stats:
-                tokens += stats["tokens"]
-            bar.update(task, completed=done, total=total, tokens=tokens)
-
+    bar, progress = tokenize_progress()
+    with bar:
         try:
             rep = run_tokenize(settings, args.out, workers=args.workers, progress=progress)
         except (TokenizeError, ValueError) as exc:

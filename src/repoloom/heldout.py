@@ -1,0 +1,429 @@
+"""Held-out repositories for `repoloom demo`: the split, the leak check, single-line FIM
+evaluation and a completion round trip through `repoloom serve`.
+
+* :func:`split_tasks` takes whole repositories out of the corpus build (by name prefix), and
+  :func:`extract_repository` writes a held-out one to a directory with the corpus reader (the
+  same safe reader and file view the corpus builder would have had).
+* :func:`check_not_in_corpus` proves the held-out files are not in the training samples: a
+  held-out file with the content of any file of any sample is an error (the cross-file
+  benchmark's check, ``repoloom.evaluate.crossfile.heldout``).
+* :func:`fim_line_tasks` picks single lines of held-out files (seeded); each becomes a FIM task
+  whose prefix/suffix are the file around the line, cut to the model's training window with the
+  server's own rule (``repoloom.serve.repo_context.fit_prefix_suffix``).
+* :func:`evaluate_fim_lines` runs them through the evaluation harness (``repoloom.evaluate``:
+  ``runner.generate`` with the HF backend, ``scoring.score_samples``), so generation, stop words
+  and the FIM prompt template are the benchmark code's, and adds the loss of the true line under
+  the FIM prompt and under a left-to-right prompt (prefix only).
+* :func:`serve_roundtrip` starts ``repoloom serve`` in a subprocess on a free port, completes a
+  held-out line through ``/v1/completions`` (``prompt`` + ``suffix``) and ``/infill`` (with the
+  file's repository dependencies as ``input_extra``), and stops the server.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from repoloom.evaluate.benchmarks.base import Benchmark, Task, Verdict
+
+#: Lines shorter than this (stripped) are not used as infilling targets (`)`, `else:`, ...).
+MIN_LINE_CHARS = 8
+MAX_LINE_CHARS = 100
+_SKIP_STARTS = ("#", '"""', "'''", "//", "/*", "*")
+
+
+class HeldoutError(ValueError):
+    """The held-out split cannot be made or is not clean."""
+
+
+# ----------------------------------------------------------------------------------- the split
+
+
+def split_tasks(tasks: Sequence[Any], heldout: Sequence[str]) -> tuple[list[Any], list[Any]]:
+    """(training tasks, held-out tasks): a task is held out when its name starts with one of
+    ``heldout`` (e.g. ``click`` matches ``click-8.1.7``). Every name must match exactly one task
+    and at least one task must stay for training."""
+    held: list[Any] = []
+    for name in heldout:
+        hits = [t for t in tasks if t.name == name or t.name.startswith(f"{name}-")]
+        if len(hits) != 1:
+            known = ", ".join(t.name for t in tasks)
+            raise HeldoutError(
+                f"held-out repository {name!r} matches {len(hits)} repositories (known: {known})"
+            )
+        held.append(hits[0])
+    train = [t for t in tasks if t not in held]
+    if not train:
+        raise HeldoutError("every repository is held out: nothing left to train on")
+    return train, held
+
+
+def extract_repository(task: Any, dest: Path) -> int:
+    """Write the readable files of a repository task (archive or directory) under ``dest`` with
+    the corpus reader; returns the number of files written."""
+    from repoloom.corpus.config import ReadConfig
+    from repoloom.corpus.sources import iter_repository_files
+
+    dest.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for raw in iter_repository_files(task, ReadConfig()):
+        if raw.data is None or raw.skip_reason:
+            continue
+        target = dest / raw.path
+        if dest.resolve() not in target.resolve().parents:  # the reader gives safe paths already
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(raw.data)
+        n += 1
+    return n
+
+
+def check_not_in_corpus(files: dict[str, str], corpus_dir: Path) -> int:
+    """Raise :class:`HeldoutError` when a held-out file (``path -> text``) has the content of a
+    file of a training sample (the cross-file benchmark's held-out index: normalized content
+    hashes of every file of every sample); returns how many files were long enough to check."""
+    from repoloom.evaluate.crossfile.heldout import content_hash, load_corpus_index
+
+    index = load_corpus_index(corpus_dir)
+    hashes = {path: content_hash(text) for path, text in files.items()}
+    leaked = [path for path, h in hashes.items() if h is not None and h in index.hashes]
+    if leaked:
+        raise HeldoutError(
+            f"{len(leaked)} held-out file(s) are in the training corpus: {', '.join(leaked[:5])}"
+        )
+    return sum(h is not None for h in hashes.values())
+
+
+# ------------------------------------------------------------------------------ FIM line tasks
+
+
+@dataclass
+class LineTask:
+    task_id: str
+    path: str
+    line: int  # 1-based
+    prefix: str
+    middle: str  # the line with its newline
+    suffix: str
+    repo: str = ""  # the held-out repository (when several are evaluated together)
+
+
+def _candidate_lines(text: str) -> list[int]:
+    lines = text.split("\n")
+    out = []
+    for i, line in enumerate(lines[:-1]):  # the last piece has no newline after it
+        s = line.strip()
+        if MIN_LINE_CHARS <= len(s) <= MAX_LINE_CHARS and not s.startswith(_SKIP_STARTS):
+            out.append(i + 1)
+    return out
+
+
+def fim_line_tasks(
+    files: dict[str, str],
+    n: int,
+    count_tokens: Any,
+    budget_tokens: int,
+    *,
+    seed: int = 0,
+    max_chars: int | None = None,
+) -> list[LineTask]:
+    """``n`` single-line infilling tasks from ``files`` (``path -> text``): files in a seeded
+    order, one random eligible line per file per round until ``n``; prefix and suffix cut to
+    ``budget_tokens`` together (prefix from the left, suffix from the right, at lines).
+    ``max_chars`` bounds each side before tokens are counted (saves tokenizing whole files)."""
+    from repoloom.serve.repo_context import fit_prefix_suffix
+
+    rng = random.Random(seed)
+    pools = {p: _candidate_lines(t) for p, t in sorted(files.items())}
+    order = [p for p in pools if pools[p]]
+    rng.shuffle(order)
+    for p in order:
+        rng.shuffle(pools[p])
+    tasks: list[LineTask] = []
+    while len(tasks) < n and any(pools[p] for p in order):
+        for path in order:
+            if len(tasks) >= n or not pools[path]:
+                continue
+            line = pools[path].pop()
+            lines = files[path].split("\n")
+            prefix = "".join(x + "\n" for x in lines[: line - 1])
+            middle = lines[line - 1] + "\n"
+            suffix = "\n".join(lines[line:])
+            if max_chars is not None and len(prefix) > max_chars:
+                prefix = prefix[-max_chars:].split("\n", 1)[-1]  # whole lines only
+            if max_chars is not None and len(suffix) > max_chars:
+                suffix = suffix[:max_chars].rsplit("\n", 1)[0] + "\n"
+            prefix, suffix = fit_prefix_suffix(prefix, suffix, budget_tokens, count_tokens)
+            tasks.append(LineTask(f"{path}:{line}", path, line, prefix, middle, suffix))
+    return tasks
+
+
+class HeldoutLineInfilling(Benchmark):
+    """Single-line infilling on held-out files, as HumanEval single-line infilling: FIM prompt,
+    the generation cut at its first newline, exact match of the stripped line."""
+
+    name = "heldout-infill-line"
+    description = "single-line FIM on held-out repository files (exact match, edit similarity)"
+    prompt_style = "infill"
+
+    def __init__(self, tasks: Sequence[LineTask], max_new_tokens: int = 24) -> None:
+        self.line_tasks = list(tasks)
+        self.max_new_tokens = max_new_tokens
+
+    def load(self, data_dir: Path | None) -> list[Task]:
+        return [
+            Task(t.task_id, t.prefix, {"middle": t.middle}, ["\n"], suffix=t.suffix)
+            for t in self.line_tasks
+        ]
+
+    def postprocess(self, task: Task, generation: str) -> str:
+        return generation.split("\n", 1)[0] + "\n"
+
+    def job(self, task: Task, completion: str, timeout: float) -> None:
+        return None  # graded by comparison, nothing runs
+
+    def grade(self, task: Task, completion: str, result: Any) -> Verdict:
+        want, got = task.data["middle"].strip(), completion.strip()
+        em = got == want
+        sim = difflib.SequenceMatcher(None, got, want).ratio() if got or want else 1.0
+        return Verdict(em, "exact match" if em else "mismatch", {"edit_similarity": sim})
+
+    def toolchain(self) -> str:
+        return "none (string comparison)"
+
+
+def line_losses(
+    backend: Any, tasks: Sequence[LineTask], fim_family: str = "deepseek"
+) -> list[dict]:
+    """Per task: summed negative log-likelihood (nats) and token count of the true line after the
+    FIM prompt (``fim``) and after the prefix alone (``l2r``). Parts are encoded separately, as
+    in training; the prefix ends at a newline, where the release pre-tokenizer always splits."""
+    from repoloom.prompts import render_fim
+
+    torch = backend.torch
+    tok, model = backend.tok, backend.model
+    out = []
+    for t in tasks:
+        middle = tok(t.middle, add_special_tokens=False)["input_ids"]
+        row: dict[str, Any] = {"task_id": t.task_id, "tokens": len(middle)}
+        for kind, prompt in (
+            ("fim", render_fim(t.prefix, t.suffix, fim_family)),
+            ("l2r", t.prefix),
+        ):
+            ids = tok(prompt)["input_ids"] + middle
+            x = torch.tensor([ids], device=backend.device)
+            with torch.no_grad():
+                logits = model(input_ids=x).logits[0, -len(middle) - 1 : -1].float()
+            nll = torch.nn.functional.cross_entropy(
+                logits, torch.tensor(middle, device=backend.device), reduction="sum"
+            )
+            row[f"nll_{kind}"] = float(nll)
+        out.append(row)
+    return out
+
+
+def evaluate_fim_lines(
+    model_dir: Path,
+    tasks: Sequence[LineTask],
+    out: Path,
+    *,
+    max_new_tokens: int = 24,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Generate and score the tasks with the evaluation harness, add the line losses, write
+    ``out/report.json`` (summary + per-task rows) and return the summary."""
+    import argparse
+
+    from repoloom.evaluate.backends.hf import HFBackend
+    from repoloom.evaluate.runner import generate
+    from repoloom.evaluate.scoring import score_samples
+
+    if not tasks:
+        raise HeldoutError("no held-out lines to evaluate")
+    bench = HeldoutLineInfilling(tasks, max_new_tokens)
+    args = argparse.Namespace(
+        out=str(out), model=str(model_dir), backend="hf", n=1, temperature=0.0, top_p=1.0,
+        instruct=False, fim_family="deepseek", max_new_tokens=max_new_tokens, limit=None,
+        batch_size=batch_size, concurrency=1,
+    )  # fmt: skip
+    backend = HFBackend(str(model_dir), device="cpu", batch_size=batch_size)
+    started = time.perf_counter()
+    samples = generate(bench, args, backend=backend, progress=progress)
+    summary = score_samples(bench, samples, ks=(1,), progress=False)
+    losses = line_losses(backend, tasks)
+    n_tok = sum(r["tokens"] for r in losses)
+    results = {r["task_id"]: r for r in (json.loads(x) for x in open(summary["results_file"]))}
+    rows = []
+    for t, loss in zip(tasks, losses, strict=True):
+        res = results.get(t.task_id, {})
+        rows.append(
+            {**loss, "path": t.path, "line": t.line, "truth": t.middle.rstrip("\n"),
+             "completion": res.get("completion", "").rstrip("\n"),
+             "exact_match": bool(res.get("passed")),
+             "edit_similarity": res.get("edit_similarity")}
+        )  # fmt: skip
+    report = {
+        "benchmark": bench.name,
+        "model": str(model_dir),
+        "tasks": len(tasks),
+        "files": len({t.path for t in tasks}),
+        "exact_match": summary["pass_at_k"]["pass@1"],
+        "edit_similarity": summary.get("mean_edit_similarity", 0.0),
+        "loss_fim": sum(r["nll_fim"] for r in losses) / max(n_tok, 1),
+        "loss_l2r": sum(r["nll_l2r"] for r in losses) / max(n_tok, 1),
+        "line_tokens": n_tok,
+        "max_new_tokens": max_new_tokens,
+        "seconds": round(time.perf_counter() - started, 1),
+        "samples_file": str(samples),
+        "rows": rows,
+    }
+    report["ppl_fim"] = math.exp(report["loss_fim"])
+    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    backend.close()
+    return report
+
+
+# ------------------------------------------------------------------------------- the server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, timeout: float) -> dict:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"repoloom serve exited with {proc.returncode}:\n{tail}")
+        try:
+            r = httpx.get(f"{url}/health", timeout=2)
+            if r.status_code == 200:
+                return r.json()
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"repoloom serve did not answer /health within {timeout:.0f} s")
+        time.sleep(0.3)
+
+
+def stop_server(proc: subprocess.Popen, url: str, timeout: float = 30.0) -> dict[str, Any]:
+    """SIGTERM, as a process manager stops it. uvicorn shuts down gracefully and then re-raises
+    the signal, so the exit status is -15; SIGKILL only if it is still alive after ``timeout``."""
+    import httpx
+
+    proc.terminate()
+    try:
+        code = proc.wait(timeout=timeout)
+        how = "SIGTERM, graceful shutdown"
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = proc.wait()
+        how = f"did not stop within {timeout:.0f} s of SIGTERM: killed"
+    try:
+        httpx.get(f"{url}/health", timeout=2)
+        closed = False
+    except httpx.HTTPError:
+        closed = True
+    return {"exit_code": code, "stopped": how, "port_closed": closed}
+
+
+def serve_roundtrip(
+    model_dir: Path,
+    repo_root: Path,
+    task: LineTask,
+    out: Path,
+    *,
+    context_window: int,
+    max_tokens: int = 24,
+    port: int | None = None,
+    start_timeout: float = 180.0,
+) -> dict[str, Any]:
+    """Start ``repoloom serve`` on ``model_dir``, complete ``task`` (a held-out line) through
+    ``/v1/completions`` with ``suffix`` and through ``/infill`` with the file's repository
+    dependencies as ``input_extra``, stop the server; write ``out/roundtrip.json``."""
+    import httpx
+
+    from repoloom.prompts import get_fim_template
+    from repoloom.serve.repo_context import repository_prompt
+
+    out.mkdir(parents=True, exist_ok=True)
+    # The file's dependencies inside its repository, in corpus order (no budget here: the server
+    # keeps the ones nearest the cursor that fit its window).
+    built = repository_prompt(
+        repo_root / task.path, task.line, 1, template=get_fim_template("deepseek"),
+        count_tokens=lambda s: (len(s) + 2) // 3, budget_tokens=10**9, repo_root=repo_root,
+    )  # fmt: skip
+    root = repo_root.resolve()
+    extra = [
+        {"filename": p, "text": (root / p).read_text(encoding="utf-8")}
+        for p in built.context.included
+    ]
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = out / "server.log"
+    cmd = [
+        sys.executable, "-m", "repoloom", "serve", "--model", str(model_dir), "--port", str(port),
+        "--context-window", str(context_window), "--served-model-name", "repoloom-demo",
+    ]  # fmt: skip
+    record: dict[str, Any] = {"url": url, "command": cmd[1:], "path": task.path, "line": task.line}
+    started = time.perf_counter()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            record["health"] = _wait_healthy(proc, url, log_path, start_timeout)
+            record["startup_seconds"] = round(time.perf_counter() - started, 1)
+            record["models"] = [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]]
+            body = {
+                "model": "repoloom-demo", "prompt": task.prefix, "suffix": task.suffix,
+                "max_tokens": max_tokens, "temperature": 0, "stop": ["\n"],
+            }  # fmt: skip
+            t0 = time.perf_counter()
+            r = httpx.post(f"{url}/v1/completions", json=body, timeout=120)
+            r.raise_for_status()
+            answer = r.json()
+            record["completions"] = {
+                "request": {k: v for k, v in body.items() if k not in ("prompt", "suffix")},
+                "text": answer["choices"][0]["text"],
+                "finish_reason": answer["choices"][0]["finish_reason"],
+                "usage": answer["usage"],
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+            body = {
+                "input_prefix": task.prefix, "input_suffix": task.suffix, "input_extra": extra,
+                "n_predict": max_tokens, "temperature": 0, "stop": ["\n"],
+            }  # fmt: skip
+            t0 = time.perf_counter()
+            r = httpx.post(f"{url}/infill", json=body, timeout=120)
+            r.raise_for_status()
+            answer = r.json()
+            record["infill"] = {
+                "context_files_sent": [f["filename"] for f in extra],
+                "content": answer["content"],
+                "tokens_evaluated": answer.get("tokens_evaluated"),
+                "tokens_predicted": answer.get("tokens_predicted"),
+                "stop_type": answer.get("stop_type"),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+            record["stats"] = httpx.get(f"{url}/health").json().get("stats")
+        finally:
+            record.update(stop_server(proc, url))
+    record["prefix_tail"] = "".join(task.prefix.splitlines(keepends=True)[-3:]).rstrip("\n")
+    record["truth"] = task.middle.rstrip("\n")
+    (out / "roundtrip.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return record
