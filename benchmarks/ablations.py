@@ -93,6 +93,7 @@ TRAINING_KEYS = (
     "batch",
     "lr",
     "seed",
+    "shuffle_windows",
     "chunk_bytes",
     "minutes_per_variant",
     "budget_tokens",
@@ -291,6 +292,7 @@ def train_overrides(ctx: Ctx, data: Path, out: Path, steps: int, vocab: int) -> 
         "export_dtype=float32",
         "tensorboard=false",
         "progress=false",
+        f"shuffle_windows={'true' if a.shuffle_windows == 'on' else 'false'}",
     ]
 
 
@@ -1372,6 +1374,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--left-tokens", type=int, default=200, help="in-file left context")
     p.add_argument("--gt-tokens", type=int, default=48, help="cap of a ground-truth line")
     p.add_argument("--crossfile-em-points", type=int, default=150, help="greedy-decoded points")
+    p.add_argument(
+        "--shuffle-windows",
+        choices=["on", "off"],
+        default="on",
+        help="train.shuffle_windows: windows in a seeded random order (on, the trainer's default) "
+        "or in stream order (off: how the first REPRODUCTION.md run was made)",
+    )
     p.add_argument(
         "--no-replicate",
         dest="replicate",

@@ -100,6 +100,24 @@ def test_data_contract_and_epochs(tmp_path: Path, token_dir: Path) -> None:
         token_dataset_factory(tmp_path / "missing", 33)
 
 
+def test_shuffled_windows_are_a_seeded_permutation_per_epoch(tmp_path: Path) -> None:
+    toks = np.arange(2, 2 + 33 * 10 + 1) % 1000
+    for name, manifest in (("man", 1), ("bare", None)):
+        write_token_shard(tmp_path / name / "s0", toks, manifest_eos_id=manifest)
+        factory = token_dataset_factory(tmp_path / name, 33, shuffle_seed=7)
+        stream = [
+            int(w["input_ids"][0]) for w in token_dataset_factory(tmp_path / name, 33)(0, 1, 0, 0)
+        ]
+        epoch0 = [int(w["input_ids"][0]) for w in factory(0, 1, 0, 0)]
+        assert sorted(epoch0) == sorted(stream) and epoch0 != stream  # every window once, shuffled
+        assert epoch0 == [int(w["input_ids"][0]) for w in factory(0, 1, 0, 0)]  # seeded
+        assert epoch0 != [int(w["input_ids"][0]) for w in factory(0, 1, 0, 1)]  # new epoch order
+        # ranks deal positions of the same permutation; resuming at a position continues it
+        ranks = [[int(w["input_ids"][0]) for w in factory(r, 2, 0, 0)] for r in (0, 1)]
+        assert [x for pair in zip(*ranks, strict=True) for x in pair] == epoch0
+        assert [int(w["input_ids"][0]) for w in factory(0, 1, 4, 0)] == epoch0[4:]
+
+
 def test_activation_checkpointing_keeps_the_losses(tmp_path: Path, token_dir: Path) -> None:
     plain = train(micro_config(tmp_path / "a", token_dir, max_steps=3, export=False))
     ac = train(

@@ -122,6 +122,7 @@ class TokenWindowDataset(IterableDataset):
         batch_size: int = 1,
         use_mix: bool = True,
         fragment_fim: Any = None,
+        order: Any = None,
     ) -> None:
         super().__init__()
         if seq_len < 1 or world_size < 1 or batch_size < 1 or start_index < 0:
@@ -136,6 +137,11 @@ class TokenWindowDataset(IterableDataset):
         self.batch_size = batch_size
         self.fragment_fim = fragment_fim
         self.num_samples = max(0, (self.stream.n_tokens - 1) // seq_len)
+        # order[p]: the window read at position p (a permutation, e.g. the trainer's shuffle);
+        # None: stream order. Ranks, start_index and resume count positions, not windows.
+        self.order = order
+        if order is not None and len(order) != self.num_samples:
+            raise ValueError(f"order has {len(order)} entries for {self.num_samples} windows")
 
     def sample(self, g: int) -> dict[str, torch.Tensor]:
         """Global sample ``g``."""
@@ -163,4 +169,4 @@ class TokenWindowDataset(IterableDataset):
         worker, n_workers = (info.id, info.num_workers) if info else (0, 1)
         for k, g in enumerate(self.rank_indices()):
             if (k // self.batch_size) % n_workers == worker:
-                yield self.sample(g)
+                yield self.sample(g if self.order is None else int(self.order[g]))

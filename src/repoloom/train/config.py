@@ -109,6 +109,9 @@ class TrainConfig:
     micro_batch_size: int = 8  # sequences per process per forward pass
     grad_accum_steps: int = 1  # global batch = micro_batch_size * grad_accum_steps * world size
     max_steps: int = 100
+    # Pretraining reads each epoch's windows in a seeded random order (seed, epoch); false: in
+    # stream order (a long repository-level sample then fills many consecutive batches).
+    shuffle_windows: bool = True
 
     # --- optimisation (DeepSeek LLM / DeepSeek-Coder values)
     lr: float = 5.3e-4

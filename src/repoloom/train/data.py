@@ -44,6 +44,7 @@ class ShardWindows:
         rank: int = 0,
         world_size: int = 1,
         start_index: int = 0,
+        order: np.ndarray | None = None,
     ) -> None:
         from repoloom.tokenize.shards import IndexedShard
 
@@ -62,6 +63,7 @@ class ShardWindows:
         self.seq_len = seq_len
         self.rank, self.world_size, self.start_index = rank, world_size, start_index
         self.n_windows = max(0, (self.n_tokens - 1) // seq_len)
+        self.order = order  # order[p]: the window read at position p (None: stream order)
         if self.n_windows < world_size:
             raise ValueError(
                 f"{root}: {self.n_tokens} tokens make {self.n_windows} windows of {seq_len}; "
@@ -85,38 +87,53 @@ class ShardWindows:
     def __iter__(self) -> Iterator[Window]:
         import torch
 
-        for g in range(self.start_index + self.rank, self.n_windows, self.world_size):
+        for p in range(self.start_index + self.rank, self.n_windows, self.world_size):
+            g = p if self.order is None else int(self.order[p])
             toks = torch.from_numpy(
                 self._tokens(g * self.seq_len, g * self.seq_len + self.seq_len + 1)
             )
             yield {"input_ids": toks[:-1], "labels": toks[1:]}
 
 
-def token_dataset_factory(path: str | Path, seq_len: int) -> DatasetFactory:
+def window_order(n_windows: int, seed: int, epoch: int) -> np.ndarray:
+    """The pretraining shuffle: a permutation of the windows, fixed by (seed, epoch), so every
+    rank and every resumed run computes the same one."""
+    return np.random.default_rng([seed, epoch]).permutation(n_windows)
+
+
+def token_dataset_factory(
+    path: str | Path, seq_len: int, shuffle_seed: int | None = None
+) -> DatasetFactory:
     """Factory of per-rank window datasets over a token directory: ``TokenWindowDataset`` for a
-    ``repoloom tokenize`` output (``manifest.json``), :class:`ShardWindows` for bare shards."""
+    ``repoloom tokenize`` output (``manifest.json``), :class:`ShardWindows` for bare shards.
+
+    ``shuffle_seed``: read each epoch's windows in the order :func:`window_order` gives (packed
+    samples are long: a repository-level sample fills hundreds of consecutive windows, which in
+    stream order would make whole batches of one repository); None: stream order."""
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"token data not found: {root}")
     if (root / "manifest.json").is_file():
         from repoloom.tokenize.dataset import TokenWindowDataset
 
-        def make(rank: int, world_size: int, start_index: int, epoch: int = 0) -> Iterable[Window]:
-            return TokenWindowDataset(
-                root, seq_len, rank=rank, world_size=world_size, start_index=start_index
-            )
-
-        probe = TokenWindowDataset(root, seq_len)
+        dataset_class: Any = TokenWindowDataset
     else:
-
-        def make(rank: int, world_size: int, start_index: int, epoch: int = 0) -> Iterable[Window]:
-            return ShardWindows(
-                root, seq_len, rank=rank, world_size=world_size, start_index=start_index
-            )
-
-        probe = ShardWindows(root, seq_len)
+        dataset_class = ShardWindows
+    probe = dataset_class(root, seq_len)
     if len(probe) == 0:
         raise ValueError(f"{root}: fewer than {seq_len + 1} tokens, no training window")
+    orders: dict[int, np.ndarray] = {}
+
+    def make(rank: int, world_size: int, start_index: int, epoch: int = 0) -> Iterable[Window]:
+        order = None
+        if shuffle_seed is not None:
+            if epoch not in orders:
+                orders.clear()  # one epoch's permutation in memory at a time
+                orders[epoch] = window_order(len(probe), shuffle_seed, epoch)
+            order = orders[epoch]
+        return dataset_class(
+            root, seq_len, rank=rank, world_size=world_size, start_index=start_index, order=order
+        )
 
     return make
 

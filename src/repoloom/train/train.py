@@ -300,7 +300,9 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
                 tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
             )
         else:
-            dataset_factory = token_dataset_factory(cfg.data, cfg.seq_len)
+            dataset_factory = token_dataset_factory(
+                cfg.data, cfg.seq_len, shuffle_seed=cfg.seed if cfg.shuffle_windows else None
+            )
     elif cfg.stage == "sft":
         from repoloom.train.sft import pad_collate
 
