@@ -119,53 +119,46 @@ def local_build(sources, tmp_path_factory) -> Path:
     return out
 
 
-def test_a_killed_worker_is_retried_without_lost_or_duplicated_samples(
-    ray_runtime, sources, local_build, tmp_path
+def test_killed_worker_and_killed_driver_lose_nothing_and_match_the_local_executor(
+    ray_runtime, sources, local_build, tmp_path, monkeypatch
 ):
+    """One run loses a worker (SIGKILL during the file-level steps: Ray retries its task) and
+    then its driver (after the signatures stage); the same command started again finishes from
+    the stages on disk. Input and output go through URIs (a directory of tables is one source)."""
     tables, repos_dirs = sources
+    table_dir = f"file://{Path(tables[0]).parent}/"
+    out_path = tmp_path / "corpus"
+    out = f"file://{out_path}"
     marker = ray_runtime
     assert not marker.exists()
     Path(f"{marker}.armed").touch()  # arms the hook: the first file-level batch kills its worker
-    # Input and output through URIs: the directory of both tables is one source.
-    out = f"file://{tmp_path}/corpus"
-    table_dir = f"file://{Path(tables[0]).parent}/"
-    build_corpus_ray([table_dir], out, _config(), repos_dirs=repos_dirs)
-    assert marker.exists(), "no worker was killed"
-    killed = int(marker.read_text())
-    assert killed != os.getpid()
-    _assert_same_build(local_build, out)
-
-
-def test_a_killed_driver_resumes_and_the_output_matches_the_local_executor(
-    ray_runtime, sources, local_build, tmp_path, monkeypatch
-):
-    tables, repos_dirs = sources
-    out = tmp_path / "corpus"
     monkeypatch.setenv(ray_executor.STOP_AFTER_ENV, "signatures")
     with pytest.raises(SystemExit):
-        build_corpus_ray(tables, str(out), _config(), repos_dirs=repos_dirs)
-    assert (out / "_work" / "ray" / "repos.done").exists()
-    assert not (out / "samples").exists()
+        build_corpus_ray([table_dir], out, _config(), repos_dirs=repos_dirs)
+    assert marker.exists(), "no worker was killed"
+    assert int(marker.read_text()) != os.getpid()
+    assert (out_path / "_work" / "ray" / "repos.done").exists()
+    assert not (out_path / "samples").exists()
     monkeypatch.delenv(ray_executor.STOP_AFTER_ENV)
-    report = build_corpus_ray(tables, str(out), _config(), repos_dirs=repos_dirs).report
-    run = json.loads((out / "run.json").read_text())
+    report = build_corpus_ray([table_dir], out, _config(), repos_dirs=repos_dirs).report
+    run = json.loads((out_path / "run.json").read_text())
     assert run["executor"]["name"] == "ray"
     stages = run["executor"]["stages"]
     assert "repos" not in stages and "signatures" not in stages  # reused, not redone
     assert "pairs" in stages
-    _assert_same_build(local_build, str(out))
+    _assert_same_build(local_build, out)
     assert report["repositories"] == len(DEMO) + 5  # + copy, empty, broken, 2 table repos
     assert [f["repo"] for f in report["repositories_failed"]] == ["broken"]
     assert "corrupt archive" in report["repositories_failed"][0]["error"]
     assert report["dedup"]["exact_dup"] >= 1  # the copy of click
-    assert not (out / "_work").exists()
+    assert not (out_path / "_work").exists()
     # Started again on the finished output: nothing to do, the same report.
-    assert build_corpus_ray(tables, str(out), _config(), repos_dirs=repos_dirs).report == report
+    assert build_corpus_ray([table_dir], out, _config(), repos_dirs=repos_dirs).report == report
     datasets = pytest.importorskip("datasets")
     loaded = datasets.load_dataset(
-        "parquet", data_files=str(out / "samples" / "*.parquet"), split="train"
+        "parquet", data_files=str(out_path / "samples" / "*.parquet"), split="train"
     )
-    assert loaded.num_rows == json.loads((out / "report.json").read_text())["samples"]["count"]
+    assert loaded.num_rows == report["samples"]["count"]
     assert set(loaded.column_names) >= {"repo", "sample_id", "text", "paths", "languages"}
 
 
