@@ -125,22 +125,14 @@ def read_json(path: Path) -> Any:
 
 
 def write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows with the corpus builder's sample columns, written atomically."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from repoloom.corpus.build import SAMPLE_SCHEMA
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    schema = pa.schema(
-        [
-            ("repo", pa.string()),
-            ("sample_id", pa.string()),
-            ("text", pa.large_string()),
-            ("paths", pa.list_(pa.string())),
-            ("languages", pa.list_(pa.string())),
-            ("n_bytes", pa.int64()),
-            ("kind", pa.string()),
-        ]
-    )
-    table = pa.Table.from_pylist(rows, schema=schema)
+    table = pa.Table.from_pylist(rows, schema=SAMPLE_SCHEMA)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp, row_group_size=256)
     os.replace(tmp, path)
