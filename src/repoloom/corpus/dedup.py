@@ -489,6 +489,24 @@ def _removed_row(row: dict, reason: str, detail: dict) -> dict:
     }
 
 
+def duplicate_sample_row(
+    row: dict, clusters: dict, j: int, sample_id: str, kept_sample_id: str, kept_repo: str
+) -> dict:
+    """The removed/ row of the `j`-th dropped sample of `clusters` (`row`: its sample row)."""
+    return _removed_row(
+        row,
+        "exact-dup" if bool(clusters["exact"][j]) else "near-dup",
+        {
+            "sample_id": sample_id,
+            "cluster": int(clusters["cluster"][j]),
+            "kept_sample_id": kept_sample_id,
+            "kept_repo": kept_repo,
+            "similarity": round(float(clusters["similarity"][j]), 4),
+            "files": len(row["paths"]),
+        },
+    )
+
+
 def _write_outputs(
     keys: Sequence[str],
     names: Sequence[str],
@@ -524,19 +542,14 @@ def _write_outputs(
         for j, row in zip(mine.tolist(), rows, strict=True):
             kept = int(clusters["kept"][j])
             kept_repo = int(np.searchsorted(offsets, kept, side="right") - 1)
-            exact = bool(clusters["exact"][j])
             removed_rows.append(
-                _removed_row(
+                duplicate_sample_row(
                     row,
-                    "exact-dup" if exact else "near-dup",
-                    {
-                        "sample_id": sample_ids[dropped[j]].decode(),
-                        "cluster": int(clusters["cluster"][j]),
-                        "kept_sample_id": sample_ids[kept].decode(),
-                        "kept_repo": names[kept_repo],
-                        "similarity": round(float(clusters["similarity"][j]), 4),
-                        "files": len(row["paths"]),
-                    },
+                    clusters,
+                    j,
+                    sample_ids[dropped[j]].decode(),
+                    sample_ids[kept].decode(),
+                    names[kept_repo],
                 )
             )
         if not target.exists():

@@ -741,7 +741,9 @@ def build_corpus_ray(
         total += s["samples"]
 
     samples = repos.filter(expr=col("record") == "sample")
-    dedup_stats, dedup_removed, dropped = _dedup(samples, offsets, summaries, config, stages)
+    dedup_stats, dedup_removed, dropped = _dedup(
+        samples, offsets, summaries, config, stages, int(cluster["cpus"] or 1)
+    )
 
     final = samples.map_batches(
         final_samples_batch,
@@ -808,11 +810,13 @@ def _check_store(store: Store, manifest: dict, overwrite: bool) -> bool:
     return False
 
 
-def _dedup(samples, offsets, summaries, config, stages) -> tuple[dict, list[dict], np.ndarray]:
+def _dedup(
+    samples: Any, offsets: dict, summaries: list, config: Any, stages: _Stages, cpus: int
+) -> tuple[dict, list[dict], np.ndarray]:
     """Exact + near dedup of whole samples on Ray; returns (stats, removed rows, dropped ids)."""
     from repoloom.corpus.dedup import (
         SparseRows,
-        _removed_row,
+        duplicate_sample_row,
         pass_stats,
         resolve_bands,
         resolve_clusters,
@@ -826,7 +830,7 @@ def _dedup(samples, offsets, summaries, config, stages) -> tuple[dict, list[dict
     # Shuffle partitions of the bucket rows: one per core at least, and no more than ~4M rows
     # (~100 MB) each, so that one partition's candidate search fits any worker.
     n_rows = sum(s["samples"] for s in summaries) * (bands + 1)
-    partitions = max(2 * int(stages_cpus()), -(-n_rows // 4_000_000))
+    partitions = max(2 * cpus, -(-n_rows // 4_000_000))
     if not stages.done("signatures"):
         stages.write(
             "signatures",
@@ -875,19 +879,9 @@ def _dedup(samples, offsets, summaries, config, stages) -> tuple[dict, list[dict
     for j, doc in enumerate(clusters["dropped"].tolist()):
         row = info[int(row_of[[doc]][0])]
         kept = info[int(row_of[[int(clusters["kept"][j])]][0])]
-        exact = bool(clusters["exact"][j])
         removed_rows.append(
-            _removed_row(
-                row,
-                "exact-dup" if exact else "near-dup",
-                {
-                    "sample_id": row["sample_id"],
-                    "cluster": int(clusters["cluster"][j]),
-                    "kept_sample_id": kept["sample_id"],
-                    "kept_repo": kept["repo"],
-                    "similarity": round(float(clusters["similarity"][j]), 4),
-                    "files": len(row["paths"]),
-                },
+            duplicate_sample_row(
+                row, clusters, j, row["sample_id"], kept["sample_id"], kept["repo"]
             )
         )
     n_in = sum(s["samples"] for s in summaries)
@@ -911,12 +905,6 @@ def _collect(dataset: Any, schema: pa.Schema | None) -> pa.Table:
     if schema is None:
         schema = dataset.schema().base_schema
     return schema.empty_table()
-
-
-def stages_cpus() -> float:
-    import ray
-
-    return ray.cluster_resources().get("CPU", 1)
 
 
 def _write_report(
