@@ -45,27 +45,17 @@ from repoloom.corpus.deps._base import mask
 CACHE = Path(os.environ.get("REPOLOOM_DEPS_BENCH", Path.home() / ".cache/repoloom/deps-bench"))
 console = Console(stderr=True)
 
-EXT_LANG = {
-    ".py": "python",
-    ".pyi": "python",
-    ".java": "java",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".cxx": "cpp",
-    ".hpp": "cpp",
-    ".hh": "cpp",
-    ".hxx": "cpp",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascript",
-    ".ts": "typescript",
-    ".tsx": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-}
+# The languages this benchmark measures, named as the corpus builder names them.
+MEASURED = frozenset({"python", "java", "c", "cpp", "javascript", "typescript"})
+
+
+def language_of(path: str) -> str | None:
+    """The corpus builder's language of a path when this benchmark measures it, else None."""
+    from repoloom.corpus.languages import identify_language
+
+    language = identify_language(path)
+    return language if language in MEASURED else None
+
 
 PY_SDISTS = {  # name==version: (package import name, directory holding it)
     "rich==15.0.0": ("rich", ""),
@@ -131,9 +121,7 @@ def load_repo(root: Path) -> tuple[dict[str, str], dict[str, str | None]]:
         except (UnicodeDecodeError, OSError):
             continue
         files[rel] = text
-        name = p.name
-        lang = "typescript" if name.endswith(".d.ts") else EXT_LANG.get(p.suffix)
-        langs[rel] = lang
+        langs[rel] = language_of(rel)
     return files, langs
 
 

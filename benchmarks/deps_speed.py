@@ -23,6 +23,9 @@ from pathlib import Path
 from repoloom.corpus.deps import c_family, java, javascript, parse_dependencies, python
 from repoloom.corpus.deps._base import mask, starts_token
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deps_accuracy import language_of  # noqa: E402  (the languages both benchmarks measure)
+
 CACHE = Path.home() / ".cache/repoloom/deps-bench"
 
 
@@ -198,24 +201,6 @@ def _ts_lang(path: Path, group: str) -> str:
 
 
 RX = {"python": rx_python, "java": rx_java, "c/c++": rx_c, "js/ts": rx_js}
-FULL_LANG = {
-    ".py": "python",
-    ".java": "java",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".hpp": "cpp",
-    ".hh": "cpp",
-    ".cxx": "cpp",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascript",
-    ".ts": "typescript",
-    ".tsx": "typescript",
-    ".mts": "typescript",
-}
 
 
 def speed_table(pytools: Path, report: dict) -> list[str]:
@@ -259,7 +244,7 @@ def speed_table(pytools: Path, report: dict) -> list[str]:
                             [rel, sorted((ca - cb).elements()), sorted((cb - ca).elements())]
                         )
             files = {p.relative_to(root).as_posix(): t for p, t in texts.items()}
-            langs = {k: FULL_LANG.get(Path(k).suffix) for k in files}
+            langs = {k: language_of(k) for k in files}
             t0 = time.process_time()
             parse_dependencies(files, langs)
             t_full += time.process_time() - t0
