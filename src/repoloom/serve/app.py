@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -358,6 +358,57 @@ def create_app(backend: Any, fim_template: FimTemplate, *, backend_kind: str = "
             ],
         }
 
+    async def openai_reply(
+        request: Request,
+        req: Any,
+        stream: Any,
+        first: Any,
+        n: int,
+        n_prompt: int | None,
+        *,
+        ids: tuple[str, str, str],
+        choice: Callable[[int, str, str | None], dict],
+        deltas: Callable[[Any], list[dict]],
+        opening: Sequence[dict] = (),
+    ) -> Any:
+        """The OpenAI response of a started job: one body (``choice`` per sequence) or, with
+        ``stream``, server-sent chunks (``opening``, then ``deltas`` of each event, the usage
+        when asked, ``[DONE]``). ``ids``: id prefix, object, object of a stream chunk."""
+        prefix, obj, chunk_obj = ids
+        base = {
+            "id": f"{prefix}-{uuid.uuid4().hex}",
+            "object": obj,
+            "created": int(time.time()),
+            "model": backend.model_id,
+        }
+        if not req.stream:
+            texts, reasons, done = await collect(stream, first, request, n)
+            choices = [choice(i, texts[i], reasons[i]) for i in range(n)]
+            return {**base, "choices": choices, "usage": usage(done, n_prompt)}
+        include_usage = bool((req.stream_options or {}).get("include_usage"))
+        base["object"] = chunk_obj
+
+        async def events() -> AsyncIterator[str]:
+            try:
+                for c in opening:
+                    yield sse({**base, "choices": [c]})
+                ev = first
+                while True:
+                    if isinstance(ev, Done):
+                        if ev.error is not None:
+                            yield sse(_backend_error(ev.error).body())
+                        elif include_usage:
+                            yield sse({**base, "choices": [], "usage": usage(ev, n_prompt)})
+                        yield "data: [DONE]\n\n"
+                        return
+                    for c in deltas(ev):
+                        yield sse({**base, "choices": [c]})
+                    ev = await stream.next()
+            finally:
+                stream.cancel()
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
     def completion_prompt(req: CompletionRequest | TokenizeRequest, max_tokens: int) -> str:
         prompt = req.prompt
         if isinstance(prompt, list):
@@ -388,47 +439,21 @@ def create_app(backend: Any, fim_template: FimTemplate, *, backend_kind: str = "
         job = Job(completion_prompt(req, max_tokens), params_of(req, max_tokens))
         n_prompt = await check_window(job, max_tokens)
         stream, first = await start(job)
-        rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-        n = job.params.n
 
         def choice(i: int, text: str, reason: str | None) -> dict:
             return {"text": text, "index": i, "logprobs": None, "finish_reason": reason}
 
-        if not req.stream:
-            texts, reasons, done = await collect(stream, first, request, n)
-            return {
-                "id": rid,
-                "object": "text_completion",
-                "created": created,
-                "model": backend.model_id,
-                "choices": [choice(i, texts[i], reasons[i]) for i in range(n)],
-                "usage": usage(done, n_prompt),
-            }
-        include_usage = bool((req.stream_options or {}).get("include_usage"))
-
-        async def events() -> AsyncIterator[str]:
-            base = {
-                "id": rid,
-                "object": "text_completion",
-                "created": created,
-                "model": backend.model_id,
-            }
-            try:
-                ev = first
-                while True:
-                    if isinstance(ev, Done):
-                        if ev.error is not None:
-                            yield sse(_backend_error(ev.error).body())
-                        elif include_usage:
-                            yield sse({**base, "choices": [], "usage": usage(ev, n_prompt)})
-                        yield "data: [DONE]\n\n"
-                        return
-                    yield sse({**base, "choices": [choice(ev.index, ev.text, ev.finish_reason)]})
-                    ev = await stream.next()
-            finally:
-                stream.cancel()
-
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return await openai_reply(
+            request,
+            req,
+            stream,
+            first,
+            job.params.n,
+            n_prompt,
+            ids=("cmpl", "text_completion", "text_completion"),
+            choice=choice,
+            deltas=lambda ev: [choice(ev.index, ev.text, ev.finish_reason)],
+        )
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
@@ -461,67 +486,31 @@ def create_app(backend: Any, fim_template: FimTemplate, *, backend_kind: str = "
             w = window()
             job.params.max_tokens = max(1, (w - (n_prompt or 0)) if w else 512)
         stream, first = await start(job)
-        rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         n = job.params.n
-        if not req.stream:
-            texts, reasons, done = await collect(stream, first, request, n)
-            return {
-                "id": rid,
-                "object": "chat.completion",
-                "created": created,
-                "model": backend.model_id,
-                "choices": [
-                    {
-                        "index": i,
-                        "message": {"role": "assistant", "content": texts[i]},
-                        "logprobs": None,
-                        "finish_reason": reasons[i],
-                    }
-                    for i in range(n)
-                ],
-                "usage": usage(done, n_prompt),
-            }
-        include_usage = bool((req.stream_options or {}).get("include_usage"))
 
-        async def events() -> AsyncIterator[str]:
-            base = {
-                "id": rid,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": backend.model_id,
-            }
+        def choice(i: int, text: str, reason: str | None) -> dict:
+            message = {"role": "assistant", "content": text}
+            return {"index": i, "message": message, "logprobs": None, "finish_reason": reason}
 
-            def chunk(i: int, delta: dict, reason: str | None = None) -> str:
-                return sse(
-                    {
-                        **base,
-                        "choices": [
-                            {"index": i, "delta": delta, "logprobs": None, "finish_reason": reason}
-                        ],
-                    }
-                )
+        def delta(i: int, content: dict, reason: str | None = None) -> dict:
+            return {"index": i, "delta": content, "logprobs": None, "finish_reason": reason}
 
-            try:
-                for i in range(n):
-                    yield chunk(i, {"role": "assistant", "content": ""})
-                ev = first
-                while True:
-                    if isinstance(ev, Done):
-                        if ev.error is not None:
-                            yield sse(_backend_error(ev.error).body())
-                        elif include_usage:
-                            yield sse({**base, "choices": [], "usage": usage(ev, n_prompt)})
-                        yield "data: [DONE]\n\n"
-                        return
-                    if ev.text:
-                        yield chunk(ev.index, {"content": ev.text})
-                    if ev.finish_reason:
-                        yield chunk(ev.index, {}, ev.finish_reason)
-                    ev = await stream.next()
-            finally:
-                stream.cancel()
+        def deltas(ev: Any) -> list[dict]:
+            out = [delta(ev.index, {"content": ev.text})] if ev.text else []
+            return out + ([delta(ev.index, {}, ev.finish_reason)] if ev.finish_reason else [])
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return await openai_reply(
+            request,
+            req,
+            stream,
+            first,
+            n,
+            n_prompt,
+            ids=("chatcmpl", "chat.completion", "chat.completion.chunk"),
+            choice=choice,
+            deltas=deltas,
+            opening=[delta(i, {"role": "assistant", "content": ""}) for i in range(n)],
+        )
 
     @app.post("/infill")
     async def infill(request: Request):
