@@ -164,7 +164,11 @@ class DecontamConfig:
     benchmarks_dir: str | None = None  # local copy (--benchmarks-dir; else $REPOLOOM_DATA)
     extra_jsonl: list[str] = field(default_factory=list)  # more JSONL files: every string field
     require_all_benchmarks: bool = False  # a benchmark that cannot be found is an error
-    hub: bool = True  # fetch a benchmark without local copy from its public hub (MBPP, GSM8K)
+    # A benchmark without local copy (MBPP, GSM8K) from its public hub: true = ask it, false =
+    # never, null = ask only when the hub answers a reachability check within 2 s.
+    hub: bool | None = None
+    scaffold_min_tasks: int = 3  # sequences in this many distinct tasks are scaffolding (0: off)
+    common_code: bool = True  # leave out the packaged list of sequences common in real code
 
     def __post_init__(self) -> None:
         _check(self.ngram >= 2, "decontam.ngram", "must be at least 2")
@@ -173,6 +177,7 @@ class DecontamConfig:
             "decontam.min_short_tokens",
             "must be between 1 and decontam.ngram",
         )
+        _check(self.scaffold_min_tasks >= 0, "decontam.scaffold_min_tasks", "must be >= 0")
 
 
 @dataclass

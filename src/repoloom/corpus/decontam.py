@@ -1,10 +1,26 @@
-"""Benchmark decontamination: drop every file that shares a word 10-gram with a benchmark.
+"""Benchmark decontamination: drop every file that holds a copy of a benchmark task's own text.
 
 As DeepSeek-Coder describes it (PAPER_NOTES section 1): any file sharing a 10-gram with
 HumanEval, MBPP, GSM8K or MATH (prompts, canonical solutions, tests) is removed; benchmark strings
-shorter than 10 tokens but at least 3 must match exactly. Tokens are word tokens (``\\w+``), so
-whitespace, indentation and punctuation never hide a copy; "exactly" means the whole token
-sequence of the short string appears contiguously in the file.
+shorter than 10 tokens but at least 3 must match exactly ("exactly": the whole token sequence of
+the short string appears contiguously in the file).
+
+Tokens (`code_tokens`): runs of word characters, and every operator or punctuation character as
+a token of its own; whitespace only separates tokens, so re-indenting or re-spacing never hides a
+copy, while ``return x + y`` and ``return x - y`` stay different. Double quotes count as single
+quotes (a formatter switching quote style does not hide a copy either).
+
+Only what is specific to a task is indexed (issue 13). Two kinds of sequences are left out:
+
+* scaffolding: a sequence found in the texts of ``decontam.scaffold_min_tasks`` (3) or more
+  distinct tasks (MultiPL-E headers such as ``using System; ...``, ``import java.util.*;``,
+  ``#include <...>``, the ``def check(candidate):`` preamble); translations of one HumanEval task
+  into several languages count as one task;
+* common code: a sequence listed in the package's common-code file
+  (``decontam_common.json``), the benchmark sequences that occur in at least K distinct files
+  of a clean background corpus of real projects (``benchmarks/decontam_common.py`` builds it
+  offline from pinned inputs; the file names the corpus and K). ``return x + y`` and
+  ``return len(string)`` are whole HumanEval solutions and ordinary code alike.
 
 Where the benchmarks come from: the loaders of `repoloom.evaluate` (one implementation for
 evaluating and decontaminating), with the same local layout:
@@ -16,8 +32,9 @@ evaluating and decontaminating), with the same local layout:
   the ``REPOLOOM_DATA`` environment variable, in the layout ``mbpp/mbpp.jsonl``,
   ``pal-math/gsm8k/test.json``, ``pal-math/math/test.json`` (one JSON object per line); without
   one, MBPP and GSM8K come from their public hubs (Hugging Face datasets
-  ``google-research-datasets/mbpp``, ``openai/gsm8k``) when ``decontam.hub`` is on and the hub is
-  reachable (MATH has no public source configured);
+  ``google-research-datasets/mbpp``, ``openai/gsm8k``) only when ``decontam.hub`` is true
+  (``--decontam-hub``), or, with ``decontam.hub: null`` (the default), when the hub answers a
+  reachability check within 2 s (MATH has no public source configured);
 * any JSONL a user names in ``decontam.extra_jsonl`` (every string field of every row).
 
 A benchmark that cannot be found is logged loudly ("decontamination incomplete: MBPP not found")
@@ -30,11 +47,13 @@ with one vectorised ``searchsorted`` per length.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import gzip
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from repoloom.corpus.minhash import ngram_hashes, ngram_hashes_at, tokenize
+from repoloom.corpus.minhash import Tokens, ngram_hashes, ngram_hashes_at, splitmix64
 from repoloom.corpus.steps import FileDoc, StepLog
 
 log = logging.getLogger(__name__)
@@ -58,6 +77,73 @@ FIELDS = {
 }
 ID_KEYS = ("task_id", "name", "id", "idx")
 _BITMAP_BITS = 24  # 16 MB of flags: about 5% of the windows of a file pass to the binary search
+COMMON_FILE = "decontam_common.json"
+TOKENIZER = "code_tokens/1"  # bump when code_tokens changes: the common-code hashes depend on it  # package data: benchmarks/decontam_common.py writes it
+
+# Byte classes of `code_tokens`: word bytes (ASCII letters, digits, ``_`` and every byte of a
+# multi-byte UTF-8 character), whitespace, and the rest (operators, punctuation), one token each.
+_WORD = np.zeros(256, dtype=bool)
+for _lo, _hi in ((48, 57), (65, 90), (97, 122), (95, 95), (128, 255)):
+    _WORD[_lo : _hi + 1] = True
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[[9, 10, 11, 12, 13, 32]] = True
+_PUNCT = ~(_WORD | _SPACE)
+_NORMAL = np.arange(256, dtype=np.uint64)
+_NORMAL[ord('"')] = ord("'")  # quote style is formatting, not content
+_BYTE_BASE = np.uint64(0x100000001B3)
+_MULT = np.uint64(0x9E3779B97F4A7C15)
+_CHUNK = 1 << 20  # bytes tokenised at once (bounds the temporary arrays)
+
+
+def _byte_powers(n: int) -> np.ndarray:
+    powers = np.full(max(n, 1), _BYTE_BASE, dtype=np.uint64)
+    powers[0] = 1
+    return np.cumprod(powers, dtype=np.uint64)  # wraps modulo 2**64
+
+
+def _code_tokens_chunk(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    word = _WORD[arr]
+    punct = _PUNCT[arr]
+    previous_word = np.concatenate(([False], word[:-1]))
+    next_word = np.concatenate((word[1:], [False]))
+    starts = np.flatnonzero(punct | (word & ~previous_word))
+    ends = np.flatnonzero(punct | (word & ~next_word)) + 1
+    if not len(starts):
+        return starts, ends, np.empty(0, dtype=np.uint64)
+    lengths = ends - starts
+    positions = np.flatnonzero(word | punct)  # token bytes, token by token
+    exponents = np.repeat(ends - 1, lengths) - positions
+    powers = _byte_powers(int(lengths.max()))
+    with np.errstate(over="ignore"):
+        values = _NORMAL[arr[positions]] * powers[exponents]
+        first = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        hashes = np.add.reduceat(values, first)
+        hashes = splitmix64(hashes ^ (lengths.astype(np.uint64) * _MULT))
+    return starts, ends, hashes
+
+
+def code_tokens(text: str) -> Tokens:
+    """Word runs and single operator/punctuation characters, with a 64-bit hash each (the same
+    in every process), fully vectorised; whitespace only separates tokens."""
+    data = text.encode("utf-8", "surrogatepass")
+    arr = np.frombuffer(data, dtype=np.uint8)
+    cuts = [0]
+    if len(arr) > _CHUNK:  # cut only at whitespace: no token spans two chunks
+        gaps = np.flatnonzero(_SPACE[arr])
+        for target in range(_CHUNK, len(arr), _CHUNK):
+            at = np.searchsorted(gaps, max(target, cuts[-1] + 1))
+            if at < len(gaps):
+                cuts.append(int(gaps[at]))
+    cuts.append(len(arr))
+    parts = []
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        if hi > lo:
+            starts, ends, hashes = _code_tokens_chunk(arr[lo:hi])
+            parts.append((starts + lo, ends + lo, hashes))
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return Tokens(data, empty, empty, np.empty(0, dtype=np.uint64))
+    return Tokens(data, *(np.concatenate([p[i] for p in parts]) for i in range(3)))
 
 
 class BenchmarkNotFound(RuntimeError):
@@ -84,21 +170,25 @@ class BenchmarkIndex:
     strings: dict[str, int] = field(default_factory=dict)  # benchmark -> strings indexed
     sources: dict[str, str] = field(default_factory=dict)  # benchmark -> where it was read
     missing: list[str] = field(default_factory=list)
+    left_out: dict[str, int] = field(default_factory=dict)  # why sequences were not indexed
+    short_first_bigrams: dict[int, np.ndarray] = field(default_factory=dict)  # n -> per string
     # Prefilters, so that few windows reach the binary search: a bit per (top bits of a) hash of
-    # the longest table, and the sorted first-token hashes of the short strings.
+    # the longest table, and the sorted first-bigram hashes of the short strings.
     bitmap: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    first_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    first_bigrams: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
 
-    def finish(self, first_tokens: np.ndarray) -> None:
+    def finish(self) -> None:
         longest = self.tables.get(self.ngram)
         self.bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
         if longest is not None:
             self.bitmap[longest[0] >> np.uint64(64 - _BITMAP_BITS)] = True
-        self.first_tokens = np.unique(first_tokens)
+        self.first_bigrams = np.unique(
+            np.concatenate([np.zeros(0, np.uint64), *self.short_first_bigrams.values()])
+        )
 
     @staticmethod
-    def _lookup(table: np.ndarray, grams: np.ndarray) -> np.ndarray:
-        """Index into `grams` of the members of `table`."""
+    def _lookup(table: np.ndarray, grams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index into `grams` of the members of `table`, and the positions in `table`."""
         pos = np.searchsorted(table, grams)
         pos[pos == len(table)] = 0
         return np.flatnonzero(table[pos] == grams), pos
@@ -111,15 +201,16 @@ class BenchmarkIndex:
         """The first benchmark n-gram (longest table first) found in `text`, or None."""
         if not self.tables:
             return None
-        tokens = tokenize(text)
-        if not len(tokens):
-            return None
+        tokens = code_tokens(text)
         hashes = tokens.hashes
-        pos = np.searchsorted(self.first_tokens, hashes)
-        pos[pos == len(self.first_tokens)] = 0
-        may_start = (
-            self.first_tokens[pos] == hashes if len(self.first_tokens) else np.zeros(0, bool)
-        )
+        if len(hashes) < 2:
+            return None
+        may_start = np.zeros(0, dtype=bool)
+        if len(self.first_bigrams):
+            bigrams = ngram_hashes(hashes, 2)
+            pos = np.searchsorted(self.first_bigrams, bigrams)
+            pos[pos == len(self.first_bigrams)] = 0
+            may_start = self.first_bigrams[pos] == bigrams
         for n in sorted(self.tables, reverse=True):
             table, entry_ids = self.tables[n]
             if len(hashes) < n:
@@ -137,6 +228,16 @@ class BenchmarkIndex:
                 benchmark, task_id, field_name = self.entries[int(entry_ids[pos[j]])]
                 return Hit(benchmark, task_id, field_name, tokens.text(int(starts[j]), n))
         return None
+
+
+def code_tokens_many(texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """`code_tokens` of many texts in one vectorised pass: per text, its token hashes and which
+    tokens hold a letter (the texts are joined by newlines, which only separate tokens)."""
+    encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
+    tokens = code_tokens(b"\n".join(encoded).decode("utf-8", "surrogatepass"))
+    ends = np.cumsum([len(e) + 1 for e in encoded])
+    cuts = np.searchsorted(tokens.starts, ends[:-1])
+    return np.split(tokens.hashes, cuts), np.split(tokens.has_letter(), cuts)
 
 
 def resolve_benchmarks_dir(configured: str | None) -> Path | None:
@@ -270,11 +371,14 @@ def extra_rows(path: Path) -> list[tuple[str, str, str]]:
     return rows
 
 
-def build_index(cfg: Any) -> BenchmarkIndex:
-    """Index the benchmarks the decontam config names (missing ones are recorded, or raise)."""
-    started = time.perf_counter()
+def load_benchmarks(
+    cfg: Any, index: BenchmarkIndex
+) -> tuple[list[tuple[str, list[tuple[str, str, str]]]], Path | None]:
+    """(benchmark, rows) of every benchmark the config names; the missing ones are recorded in
+    `index` (and raise with require_all_benchmarks)."""
+    from repoloom.evaluate.hub import hub_reachable
+
     base = resolve_benchmarks_dir(cfg.benchmarks_dir)
-    index = BenchmarkIndex(ngram=cfg.ngram)
     sources: list[tuple[str, list[tuple[str, str, str]]]] = []
     hub = cfg.hub
     for benchmark in cfg.benchmarks:
@@ -283,8 +387,15 @@ def build_index(cfg: Any) -> BenchmarkIndex:
                 f"decontam.benchmarks: unknown benchmark {benchmark!r} (known: {', '.join(FIELDS)};"
                 " others go in decontam.extra_jsonl)"
             )
+        if hub is None and benchmark in ("mbpp", "gsm8k") and not _has_local(benchmark, base):
+            hub = hub_reachable()  # null: ask the hub only when it answers within 2 s
+            if not hub:
+                log.warning(
+                    "decontam.hub is null (auto) and the benchmark hub did not answer within 2 s:"
+                    " not asked"
+                )
         try:
-            rows, where = benchmark_rows(benchmark, base, hub)
+            rows, where = benchmark_rows(benchmark, base, bool(hub))
         except FileNotFoundError as exc:
             log.warning("%s: %s", DISPLAY[benchmark], exc)
             if hub and "not reachable" in str(exc):  # offline: each try costs ~20 s of retries
@@ -303,60 +414,223 @@ def build_index(cfg: Any) -> BenchmarkIndex:
         sources.append((path.stem, extra_rows(path)))
     for message in index.warnings:
         log.warning(
-            "%s (benchmarks dir: %s)", message, base or "not set: --benchmarks-dir / REPOLOOM_DATA"
+            "%s: point --benchmarks-dir (decontam.benchmarks_dir, $REPOLOOM_DATA; now: %s) at a"
+            " local copy (mbpp/mbpp.jsonl, pal-math/gsm8k/test.json, pal-math/math/test.json,"
+            " humaneval/humaneval-*.jsonl), or let the build ask the public hub with"
+            " --decontam-hub",
+            message,
+            base or "not set",
         )
     if index.missing and cfg.require_all_benchmarks:
         raise BenchmarkNotFound(
             "; ".join(index.warnings) + " (decontam.require_all_benchmarks is true)"
         )
+    return sources, base
 
-    # Token hashes of all strings of one n-gram length are concatenated and hashed in one
-    # vectorised pass; windows that cross a string boundary are masked out.
-    pieces: dict[int, list[tuple[int, Any]]] = {}
+
+def _has_local(benchmark: str, base: Path | None) -> bool:
+    from repoloom.evaluate.data import find_local
+
+    relative = {"mbpp": ("mbpp/mbpp.jsonl",), "gsm8k": ("pal-math/gsm8k/test.json",)}
+    return find_local(base, *relative.get(benchmark, ())) is not None
+
+
+def task_key(benchmark: str, task_id: str) -> str:
+    """One key per task: the MultiPL-E translations of HumanEval/N (``HumanEval_N_name``) share
+    HumanEval/N's key, so a task's own text in several languages is not 'shared by many tasks'."""
+    match = re.match(r"HumanEval[/_](\d+)", task_id)
+    return f"humaneval:{match.group(1)}" if match else f"{benchmark}:{task_id}"
+
+
+def _windows(token_arrays: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hash, owner, start) of every n-token window inside one of the arrays (windows that would
+    cross from one array into the next are left out), hashed in one vectorised pass."""
+    lengths = np.array([len(h) for h in token_arrays], dtype=np.int64)
+    owners = np.flatnonzero(lengths >= n)
+    if not len(owners):
+        empty = np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.uint64), empty, empty
+    lengths = lengths[owners]
+    flat = np.concatenate([token_arrays[i] for i in owners])
+    grams = ngram_hashes(flat, n)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    windows = lengths - n + 1
+    offsets = np.arange(windows.sum()) - np.repeat(np.cumsum(windows) - windows, windows)
+    positions = np.repeat(starts, windows) + offsets
+    return grams[positions], np.repeat(owners, windows), offsets
+
+
+def _shared_by_tasks(hashes: np.ndarray, tasks: np.ndarray, min_tasks: int) -> np.ndarray:
+    """The distinct hashes that occur in at least `min_tasks` distinct tasks."""
+    distinct, counts = np.unique(hashes, return_counts=True)
+    candidates = distinct[counts >= min_tasks]  # occurrences bound distinct tasks: few remain
+    inside = np.isin(hashes, candidates)
+    hashes, tasks = hashes[inside], tasks[inside]
+    order = np.lexsort((tasks, hashes))
+    hashes, tasks = hashes[order], tasks[order]
+    new_pair = np.ones(len(hashes), dtype=bool)
+    new_pair[1:] = (hashes[1:] != hashes[:-1]) | (tasks[1:] != tasks[:-1])
+    distinct, counts = np.unique(hashes[new_pair], return_counts=True)
+    return distinct[counts >= min_tasks]
+
+
+def index_sequences(
+    sources: list[tuple[str, list[tuple[str, str, str]]]], cfg: Any, index: BenchmarkIndex
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """n -> (hashes, entry ids) of every sequence to index: the n-grams of the long strings and
+    the whole short strings, without the mostly-numeric ones and the scaffolding (sequences in
+    `scaffold_min_tasks` or more tasks); `index.entries` and `index.strings` are filled in."""
+    n_long = cfg.ngram
+    hashes_of: list[np.ndarray] = []  # token hashes of every indexed string
+    letters_of: list[np.ndarray] = []
+    tasks_of: list[int] = []
+    task_ids: dict[str, int] = {}
     for benchmark, rows in sources:
         count = 0
-        for task_id, name, text in rows:
-            tokens = tokenize(text)
-            if len(tokens) >= cfg.ngram:
-                n = cfg.ngram
-            elif len(tokens) >= cfg.min_short_tokens:
-                n = len(tokens)
-            else:
+        hashes, letters = code_tokens_many([text for _, _, text in rows])
+        for (task_id, name, _), token_hashes, has_letter in zip(rows, hashes, letters, strict=True):
+            if len(token_hashes) < cfg.min_short_tokens:
                 continue
-            pieces.setdefault(n, []).append((len(index.entries), tokens))
+            hashes_of.append(token_hashes)
+            letters_of.append(has_letter)
+            tasks_of.append(task_ids.setdefault(task_key(benchmark, task_id), len(task_ids)))
             index.entries.append((benchmark, task_id, name))
             count += 1
         index.strings[benchmark] = count
-    first_tokens = [
-        tokens.hashes[0] for n, items in pieces.items() if n < cfg.ngram for _, tokens in items
-    ]
-    for n, items in sorted(pieces.items()):
-        lengths = np.array([len(tokens) for _, tokens in items], dtype=np.int64)
-        flat = np.concatenate([tokens.hashes for _, tokens in items])
-        grams = ngram_hashes(flat, n)
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        windows = lengths - n + 1
-        entry_ids = np.repeat(np.array([e for e, _ in items], dtype=np.int64), windows)
-        positions = np.repeat(starts, windows) + (
-            np.arange(windows.sum()) - np.repeat(np.cumsum(windows) - windows, windows)
-        )
-        hashes = grams[positions]
+    tasks = np.array(tasks_of, dtype=np.int64)
+    lengths = np.array([len(h) for h in hashes_of], dtype=np.int64)
+    left_out = index.left_out
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    first_bigrams = index.short_first_bigrams  # n -> first bigram of each kept short string
+
+    # Long strings: every n-gram; scaffolding = an n-gram in scaffold_min_tasks tasks or more.
+    grams, owners, _ = _windows(hashes_of, n_long)
+    if len(grams):
         if cfg.min_alpha_tokens > 0:  # windows of mostly numbers ("1 2 2 3 3 ...") match anything
-            alpha = np.concatenate([tokens.has_letter() for _, tokens in items])
-            cumulative = np.concatenate(([0], np.cumsum(alpha)))
-            letters = cumulative[positions + n] - cumulative[positions]
-            keep = letters >= cfg.min_alpha_tokens
+            flat_letters = np.concatenate(
+                [
+                    letters_of[i] if lengths[i] >= n_long else np.zeros(0, bool)
+                    for i in range(len(hashes_of))
+                ]
+            )
+            keep = _window_letters(flat_letters, lengths, n_long) >= cfg.min_alpha_tokens
+            left_out["numeric"] = left_out.get("numeric", 0) + int((~keep).sum())
+            grams, owners = grams[keep], owners[keep]
+        if cfg.scaffold_min_tasks > 0:
+            scaffold = _shared_by_tasks(grams, tasks[owners], cfg.scaffold_min_tasks)
+            keep = ~np.isin(grams, scaffold)
+            left_out["scaffolding"] = left_out.get("scaffolding", 0) + len(scaffold)
+            grams, owners = grams[keep], owners[keep]
+        out[n_long] = (grams, owners)
+
+    # Short strings: the whole token sequence; scaffolding = it occurs inside the texts of
+    # scaffold_min_tasks tasks or more (its own included). Only windows starting with the first
+    # bigram of some short string are hashed.
+    short = np.flatnonzero(lengths < n_long)
+    wholes = {
+        int(n): np.array([ngram_hashes(hashes_of[i], n)[0] for i in members], dtype=np.uint64)
+        for n in set(lengths[short].tolist())
+        for members in [short[lengths[short] == n]]
+    }
+    flat = np.concatenate([np.zeros(0, np.uint64), *hashes_of])
+    owner = np.repeat(np.arange(len(hashes_of)), lengths)
+    string_end = np.repeat(np.cumsum(lengths), lengths)
+    heads = np.array([h[0] for h in hashes_of], dtype=np.uint64)
+    seconds = np.array([h[1] for h in hashes_of], dtype=np.uint64)
+    bigrams = ngram_hashes(flat, 2)
+    for n in sorted(wholes):
+        members = short[lengths[short] == n]
+        whole = wholes[n]
+        if cfg.min_alpha_tokens > 0:
+            keep = np.array([letters_of[i].sum() >= cfg.min_alpha_tokens for i in members], bool)
+            left_out["numeric"] = left_out.get("numeric", 0) + int((~keep).sum())
+            whole, members = whole[keep], members[keep]
+        if cfg.scaffold_min_tasks > 0 and len(whole):
+            firsts = ngram_hashes(np.stack([heads[members], seconds[members]], 1).ravel(), 2)[::2]
+            starts = np.flatnonzero(np.isin(bigrams, firsts))
+            starts = starts[starts + n <= string_end[starts]]  # inside one string
+            grams = ngram_hashes_at(flat, n, starts)
+            inside = np.isin(grams, whole)
+            scaffold = _shared_by_tasks(
+                grams[inside], tasks[owner[starts[inside]]], cfg.scaffold_min_tasks
+            )
+            keep = ~np.isin(whole, scaffold)
+            left_out["scaffolding"] = left_out.get("scaffolding", 0) + int((~keep).sum())
+            whole, members = whole[keep], members[keep]
+        out[n] = (whole, members)
+        first_bigrams[n] = ngram_hashes(np.stack([heads[members], seconds[members]], 1).ravel(), 2)[
+            ::2
+        ]
+    return out
+
+
+def _window_letters(flat_letters: np.ndarray, lengths: np.ndarray, n: int) -> np.ndarray:
+    """Tokens holding a letter in each n-token window of the strings with at least n tokens, in
+    `_windows` order (`flat_letters` is the concatenation of those strings' letter flags)."""
+    lengths = lengths[lengths >= n]
+    cumulative = np.concatenate(([0], np.cumsum(flat_letters)))
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    windows = lengths - n + 1
+    positions = np.repeat(starts, windows) + (
+        np.arange(windows.sum()) - np.repeat(np.cumsum(windows) - windows, windows)
+    )
+    return cumulative[positions + n] - cumulative[positions]
+
+
+def common_code() -> tuple[np.ndarray, dict]:
+    """The sorted hashes of the packaged common-code list and its metadata (what corpus it was
+    measured on, the cut-off); an empty list, with a warning, when the file is missing."""
+    global _COMMON
+    if _COMMON is None:
+        from importlib import resources
+
+        try:
+            data = json.loads(
+                resources.files("repoloom.corpus").joinpath(COMMON_FILE).read_text("utf-8")
+            )
+        except FileNotFoundError:
+            log.warning("%s is missing: common code is not left out of the index", COMMON_FILE)
+            data = {"hashes": ""}
+        if data.get("tokenizer", TOKENIZER) != TOKENIZER:
+            log.warning("%s was built with another tokenizer: not used", COMMON_FILE)
+            data = {"hashes": ""}
+        hashes = np.frombuffer(base64.b64decode(data.pop("hashes")), dtype="<u8")
+        _COMMON = (np.sort(hashes.astype(np.uint64)), data)
+    return _COMMON
+
+
+_COMMON: tuple[np.ndarray, dict] | None = None
+
+
+def build_index(cfg: Any) -> BenchmarkIndex:
+    """Index the benchmarks the decontam config names (missing ones are recorded, or raise)."""
+    started = time.perf_counter()
+    index = BenchmarkIndex(ngram=cfg.ngram)
+    sources, _ = load_benchmarks(cfg, index)
+    sequences = index_sequences(sources, cfg, index)
+    common = common_code()[0] if cfg.common_code else np.zeros(0, dtype=np.uint64)
+    for n, (hashes, entry_ids) in sorted(sequences.items()):
+        if len(common):
+            keep = ~np.isin(hashes, common)
+            if n < cfg.ngram:
+                index.short_first_bigrams[n] = index.short_first_bigrams[n][keep]
+            index.left_out["common_code"] = index.left_out.get("common_code", 0) + len(
+                np.unique(hashes[~keep])
+            )
             hashes, entry_ids = hashes[keep], entry_ids[keep]
+        if not len(hashes):
+            continue
         order = np.lexsort((entry_ids, hashes))  # by hash, then the first entry
         hashes, entry_ids = hashes[order], entry_ids[order]
         first = np.ones(len(hashes), dtype=bool)
         first[1:] = hashes[1:] != hashes[:-1]
         index.tables[n] = (hashes[first], entry_ids[first])
-    index.finish(np.array(first_tokens, dtype=np.uint64))
+    index.finish()
     log.info(
-        "decontamination index: %s strings, %d n-grams, %.1fs",
+        "decontamination index: %s strings, %d sequences, left out %s, %.1fs",
         index.strings,
         sum(len(t[0]) for t in index.tables.values()),
+        index.left_out,
         time.perf_counter() - started,
     )
     return index

@@ -7,7 +7,12 @@ names the local alternative (``--data-dir`` / ``REPOLOOM_DATA``).
 from __future__ import annotations
 
 import fnmatch
+import os
+import socket
+import threading
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlparse
 
 from repoloom.evaluate.data import DataNotFound, read_jsonl
 
@@ -43,3 +48,28 @@ def hub_records(repo_id: str, pattern: str, what: str, local_hint: str) -> list[
             f"{what}: no local copy ({local_hint}) and the public source (dataset {repo_id}) is "
             f"not reachable: {type(exc).__name__}: {exc}"
         ) from None
+
+
+@lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face hub (``$HF_ENDPOINT``) accepts a TCP connection within `timeout`
+    seconds (once per process; ``HF_HUB_OFFLINE=1`` means no), so an offline machine does not
+    spend the hub client's retries (about 20 s) per benchmark."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = url.port or (80 if url.scheme == "http" else 443)
+    answered: list[bool] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((url.hostname or "huggingface.co", port), timeout):
+                answered.append(True)
+        except OSError:  # DNS failure, refused, timed out
+            pass
+
+    # A thread, so that a slow DNS lookup (not covered by the socket timeout) is bounded too.
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout)
+    return bool(answered)
