@@ -9,6 +9,7 @@ import re
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from repoloom.corpus import decontam
@@ -59,12 +60,23 @@ def test_humaneval_from_the_wheel_planted_recall_is_total():
         for row in humaneval_rows()
         for field in ("prompt", "canonical_solution", "test")
     ]
-    assert recall(index, strings, "humaneval") == 1.0
+    # a string none of whose sequences is indexed (all common code or scaffolding) cannot be told
+    # from ordinary code: few, and each a short solution such as `return x + y`
+    specific = [s for s in strings if index.scan(s[2]) is not None]
+    wholly_common = [s for s in strings if s not in specific]
+    assert len(wholly_common) <= 15, wholly_common
+    assert all(len(text) < 120 and field == "canonical_solution" for _, field, text in wholly_common)
+    assert recall(index, specific, "humaneval") == 1.0
+    # every task is still found when its prompt, solution and tests are copied together
+    for row in humaneval_rows():
+        whole = row["prompt"] + row["canonical_solution"] + row["test"]
+        assert index.scan(plant(whole, random.Random(2))) is not None, row["task_id"]
     # the reason names the task the text came from, the detail the n-gram
     row = humaneval_rows()[0]
     hit = index.scan(plant(row["canonical_solution"], random.Random(1)))
     assert hit.reason == "decontam:humaneval:HumanEval/0"
     assert len(hit.ngram.split()) == 10 and hit.ngram.split()[0] in row["canonical_solution"]
+    assert " ".join(hit.ngram.split()) in " ".join(code_tokens_text(row["canonical_solution"]))
 
 
 def test_clean_real_files_do_not_hit_humaneval():
@@ -72,6 +84,11 @@ def test_clean_real_files_do_not_hit_humaneval():
     sources = Path(decontam.__file__).parents[1].rglob("*.py")
     hits = {str(p): index.scan(p.read_text()) for p in sources}
     assert [p for p, h in hits.items() if h is not None] == []
+
+
+def code_tokens_text(text: str) -> list[str]:
+    tokens = decontam.code_tokens(text)
+    return [" ".join(tokens.text(i) for i in range(len(tokens)))]
 
 
 def write_benchmarks(root: Path) -> Path:
@@ -275,7 +292,9 @@ def test_public_hub_fallback_goes_through_the_evaluate_loaders(tmp_path, monkeyp
         raise DataNotFound(f"{what}: no file matching {pattern} in dataset {repo_id}")
 
     monkeypatch.setattr(hub, "hub_records", fake_hub)
-    cfg = DecontamConfig(benchmarks=["mbpp", "gsm8k", "math"], benchmarks_dir=str(tmp_path))
+    cfg = DecontamConfig(
+        benchmarks=["mbpp", "gsm8k", "math"], benchmarks_dir=str(tmp_path), hub=True
+    )
     with caplog.at_level("WARNING"):
         index = build_index(cfg)
     assert sorted(calls) == ["google-research-datasets/mbpp", "openai/gsm8k"]
@@ -315,3 +334,201 @@ def test_local_copies_load_through_the_evaluate_loaders(tmp_path, monkeypatch):
     assert hit.reason == "decontam:humaneval:HumanEval_23_strlen" and hit.field == "prompt"
     (record,) = load_mbpp_records(base)  # the evaluator's loader: text, code and two tests
     assert index.strings["mbpp"] == 4 and record["test_list"][1] == "assert ok(a, b)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 13: operators are tokens, scaffolding and common code are not indexed, offline by default
+
+
+def token_texts(text: str) -> list[str]:
+    tokens = decontam.code_tokens(text)
+    return [tokens.text(i) for i in range(len(tokens))]
+
+
+def test_operators_and_punctuation_are_tokens_whitespace_is_not():
+    assert token_texts("return  x+y;\n\tz = f(a,b)") == [
+        "return", "x", "+", "y", ";", "z", "=", "f", "(", "a", ",", "b", ")",
+    ]  # fmt: skip
+    same = decontam.code_tokens("if (a == b):\n    return 'x'")
+    other = decontam.code_tokens('if(a==b) :\r\n\t\treturn "x"')  # re-spaced, other quotes
+    assert same.hashes.tolist() == other.hashes.tolist()
+    assert token_texts("naïve_name→x") == ["naïve_name→x"]  # non-ASCII stays in the word
+    hashes, letters = decontam.code_tokens_many(["a + b", "", "1 , c"])
+    assert [len(h) for h in hashes] == [3, 0, 3] and letters[2].tolist() == [False, False, True]
+    assert hashes[0].tolist() == decontam.code_tokens("a + b").hashes.tolist()
+
+
+def extra_benchmark(tmp_path: Path, rows: list[dict]) -> DecontamConfig:
+    extra = tmp_path / "tasks.jsonl"
+    extra.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return DecontamConfig(benchmarks=[], extra_jsonl=[str(extra)], common_code=False)
+
+
+def test_short_solutions_differing_in_an_operator_do_not_match(tmp_path):
+    cfg = extra_benchmark(
+        tmp_path,
+        [
+            {"task_id": "T/1", "solution": "return x + y"},
+            {"task_id": "T/2", "solution": "return ''.join(strings)"},
+        ],
+    )
+    index = build_index(cfg)  # the paper's rule on these, without the common-code list
+    assert index.scan("def add(x, y):\n    return x + y\n").task_id == "T/1"
+    assert index.scan("def sub(x, y):\n    return x - y\n") is None
+    assert index.scan('return "".join(strings)').task_id == "T/2"  # quote style is formatting
+    assert index.scan("return join(strings, sep)") is None
+    assert index.scan("return x + yz") is None  # whole tokens only
+
+
+def test_scaffolding_shared_by_many_tasks_is_not_indexed(tmp_path):
+    header = "using System;\nusing System.Collections.Generic;\nusing System.Linq;\nusing System.Text;\n"
+    bodies = [
+        "class Problem { public static long Strlen(string text) { return text.Length; } }",
+        "class Problem { public static bool IsPalindrome(string text) { return text.SequenceEqual(text.Reverse()); } }",
+        "class Problem { public static long SumSquares(List<long> lst) { return lst.Select(x => x * x).Sum(); } }",
+    ]  # fmt: skip
+    rows = [{"task_id": f"T/{i}", "prompt": header + body} for i, body in enumerate(bodies)]
+    index = build_index(extra_benchmark(tmp_path, rows))
+    assert index.left_out["scaffolding"] > 0
+    visual_studio_file = header + "namespace App {\n    class Program { static void Main() {} }\n}\n"
+    assert index.scan(visual_studio_file) is None
+    assert index.scan(header + bodies[1]).task_id == "T/1"  # the task's own text still is
+    # one task's translations (HumanEval/N in several languages) count as one task
+    assert decontam.task_key("humaneval", "HumanEval_23_strlen") == "humaneval:23"
+    assert decontam.task_key("humaneval", "HumanEval/23") == "humaneval:23"
+    assert decontam.task_key("mbpp", "MBPP/23") == "mbpp:MBPP/23"
+    off = build_index(dataclasses.replace(extra_benchmark(tmp_path, rows), scaffold_min_tasks=0))
+    assert off.scan(visual_studio_file) is not None
+
+
+def test_packaged_common_code_list_is_measured_on_a_named_corpus():
+    hashes, meta = decontam.common_code()
+    assert len(hashes) > 1000 and meta["tokenizer"] == decontam.TOKENIZER
+    assert meta["background"]["manifest"] == "benchmarks/decontam_background.yaml"
+    assert meta["background"]["files"] > 10_000 and meta["cutoff"]["min_files"] >= 2
+    assert np.all(np.diff(hashes.astype(np.uint64)) > 0)  # sorted, distinct
+    from repoloom.corpus.fetch import load_manifest
+
+    benchmark_manifest = {(a.package, str(a.version)) for a in load_manifest("benchmark").artefacts}
+    background = {(a["package"], str(a["version"])) for a in meta["background"]["artefacts"]}
+    assert background and not background & benchmark_manifest  # held out from the evaluation
+
+
+def test_whole_humaneval_solutions_that_are_ordinary_code_are_not_indexed():
+    index = get_index(DecontamConfig(benchmarks=["humaneval"]))
+    plain = get_index(DecontamConfig(benchmarks=["humaneval"], common_code=False))
+    for code in ("return x + y", "return len(string)", "return ''.join(strings)"):
+        host = f"def f(x, y, string, strings):\n    {code}\n"
+        assert plain.scan(host) is not None, code  # the paper's rule: a false hit
+        assert index.scan(host) is None, code
+
+
+@pytest.mark.skipif(
+    not SHARED.is_dir(), reason="../shared/benchmarks (local benchmark copy) absent"
+)
+def test_issue_false_hits_are_gone_with_all_benchmarks():
+    index = get_index(DecontamConfig(benchmarks_dir=str(SHARED), hub=False))
+    ordinary = {
+        "vs header": "using System;\nusing System.Collections.Generic;\nusing System.Linq;\n"
+        "using System.Text;\nusing System.Threading.Tasks;\n\nnamespace App\n{\n"
+        "    internal class Program\n    {\n        static void Main(string[] args)\n"
+        "        {\n        }\n    }\n}\n",
+        "java header": "import java.util.*;\nimport java.lang.reflect.*;\nimport java.io.*;\n"
+        "import java.util.stream.*;\n\npublic class Main {\n}\n",
+        "c++ header": "#include <assert.h>\n#include <bits/stdc++.h>\n#include <vector>\n"
+        "#include <string>\nint main() { return 0; }\n",
+        "hex comment": "// digits: 1 2 3 4 5 6 7 8 9 A B C D E F\nconst H = 16;\n",
+        "letters": "ALPHABET = 'a b c d e f g h i j k l m n o p q r s t u v w x y z'.split()\n",
+        "zeros": "x = [0, 0, 0, 0, 0, 0, 0, 0, 0]\nassert x == [0] * 9\n",
+        "double loop": "for i in range(m):\n    for j in range(m):\n        a[i][j] = 0\n",
+        "sub": "def sub(x, y):\n    return x - y\n",
+    }
+    hits = {name: index.scan(text) for name, text in ordinary.items()}
+    assert {name: hit for name, hit in hits.items() if hit is not None} == {}
+    # while a task's own text is found inside a real file
+    java = json.loads((SHARED / "humaneval" / "humaneval-java.jsonl").read_text().splitlines()[5])
+    assert index.scan(plant(java["prompt"], random.Random(4))) is not None
+
+
+def test_hub_is_asked_only_on_request_or_when_it_answers_fast(tmp_path, monkeypatch, caplog):
+    from repoloom.evaluate import hub
+
+    monkeypatch.delenv("REPOLOOM_DATA", raising=False)
+    calls = []
+    monkeypatch.setattr(hub, "hub_records", lambda repo_id, *a: calls.append(repo_id) or [])
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=2.0: False)
+    cfg = DecontamConfig(benchmarks=["mbpp", "gsm8k"], benchmarks_dir=str(tmp_path))
+    assert cfg.hub is None  # the default: ask only after a reachability check
+    with caplog.at_level("WARNING"):
+        assert build_index(cfg).missing == ["mbpp", "gsm8k"]
+    assert calls == []
+    assert "--benchmarks-dir" in caplog.text and "--decontam-hub" in caplog.text
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=2.0: True)
+    build_index(cfg)
+    assert sorted(calls) == ["google-research-datasets/mbpp", "openai/gsm8k"]
+    calls.clear()
+    build_index(dataclasses.replace(cfg, hub=False))
+    assert calls == []
+
+
+def test_reachability_check_is_bounded(monkeypatch):
+    import socket
+    import time
+
+    from repoloom.evaluate.hub import hub_reachable
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        hub_reachable.cache_clear()
+        assert hub_reachable(timeout=2.0) is True
+    hub_reachable.cache_clear()  # the port is closed now: refused at once
+    started = time.perf_counter()
+    assert hub_reachable(timeout=2.0) is False
+    assert time.perf_counter() - started < 2.5
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub_reachable.cache_clear()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    assert hub_reachable(timeout=2.0) is False
+    hub_reachable.cache_clear()
+
+
+def test_cli_flag_and_config_key_turn_the_hub_on(tmp_path):
+    from repoloom.corpus.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("decontam:\n  hub: true\n")
+    assert load_config(path).decontam.hub is True
+    path.write_text("decontam:\n  hub: null\n")
+    assert load_config(path).decontam.hub is None
+    import argparse
+
+    from repoloom.corpus import cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["corpus", "build", "--decontam-hub", "--repos-dir", "x"])
+    assert args.decontam_hub is True
+
+
+@pytest.mark.network
+def test_no_hits_on_the_real_demo_corpus(demo_repos):
+    """Every file of the pinned demo projects (PyPI, npm, Debian Go/Rust/PHP) is ordinary code."""
+    from repoloom.corpus.config import ReadConfig
+    from repoloom.corpus.languages import identify_language
+    from repoloom.corpus.sources import expand_sources, iter_repository_files
+
+    index = get_index(DecontamConfig(benchmarks_dir=str(SHARED) if SHARED.is_dir() else None))
+    scanned = 0
+    hits = []
+    for task in expand_sources([], [str(demo_repos)]):
+        for raw in iter_repository_files(task, ReadConfig()):
+            if raw.data is None or not identify_language(raw.path, raw.data[:256]):
+                continue
+            scanned += 1
+            hit = index.scan(raw.data.decode("utf-8", "replace"))
+            if hit is not None:
+                hits.append((raw.path, hit.reason, hit.ngram))
+    assert scanned > 500 and hits == []

@@ -58,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="local benchmark copy for decontamination (mbpp/, pal-math/, humaneval/; "
         "default: decontam.benchmarks_dir of the config, else $REPOLOOM_DATA)",
     )
+    build.add_argument("--decontam-hub", action="store_true", help="ask MBPP/GSM8K's public hub")
     build.add_argument(
         "--executor",
         choices=["local", "ray"],
@@ -113,6 +114,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     if args.order_mode:
         config.order.mode = args.order_mode
+    config.decontam.hub = True if args.decontam_hub else config.decontam.hub
     if args.benchmarks_dir:
         config.decontam.benchmarks_dir = args.benchmarks_dir
     elif config.decontam.enabled and not config.decontam.benchmarks_dir:

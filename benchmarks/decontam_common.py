@@ -1,0 +1,176 @@
+"""Build decontamination's common-code list (src/repoloom/corpus/decontam_common.json).
+
+The list holds the benchmark sequences (10-grams of the benchmark texts, and the whole 3-9 token
+short strings, as `repoloom.corpus.decontam` indexes them) that occur in at least --min-files
+distinct files of a clean background corpus of real projects: code like ``return x + y`` or
+``for (int i = 0; i < n; i++) {`` is ordinary code, not a copy of a task. The background corpus
+is `benchmarks/decontam_background.yaml` (pinned by version and sha256; none of its projects is
+in the `benchmark` manifest or the 36 sdists that measure false hits), fetched beforehand:
+
+    repoloom corpus fetch --manifest benchmarks/decontam_background.yaml --out data/background
+    python benchmarks/decontam_common.py --background data/background \
+        --benchmarks-dir ../shared/benchmarks
+
+Building it needs no network: the fetched corpus and the local benchmark copy only. The output
+records the corpus (artefacts and sha256 from the fetch lock), the benchmark files (sha256) and
+the cut-off, so the list is reproducible. `--examples` writes each listed sequence's text and file
+count for reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import sys
+import tarfile
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "src" / "repoloom" / "corpus" / "decontam_common.json"
+MAX_BYTES = 1_000_000
+
+
+def corpus_files(root: Path) -> Iterator[tuple[str, str, str]]:
+    """(project, path, text) of every UTF-8 text file with a language under `root`: archives
+    (.tar.gz/.tgz/.zip) and directories, one project each (what `--repos-dir` reads)."""
+    from repoloom.corpus.languages import identify_language
+
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or entry.name.endswith(".json"):
+            continue
+        if entry.is_dir():
+            members = (
+                (str(p.relative_to(entry)), p.read_bytes)
+                for p in sorted(entry.rglob("*"))
+                if p.is_file() and not p.is_symlink() and p.stat().st_size <= MAX_BYTES
+            )
+        elif entry.name.endswith(".zip"):
+            archive = zipfile.ZipFile(entry)
+            members = (
+                (m.filename, lambda m=m, a=archive: a.read(m))
+                for m in archive.infolist()
+                if not m.is_dir() and m.file_size <= MAX_BYTES
+            )
+        elif entry.name.endswith((".tar.gz", ".tgz")):
+            archive = tarfile.open(entry)
+            members = (
+                (m.name, lambda m=m, a=archive: a.extractfile(m).read())
+                for m in archive.getmembers()
+                if m.isfile() and m.size <= MAX_BYTES
+            )
+        else:
+            continue
+        for name, read in members:
+            data = read()
+            if b"\x00" in data[:8192]:
+                continue
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if text.strip() and identify_language(name, data[:256]):
+                yield entry.name, name, text
+
+
+def sequence_hashes(hashes: np.ndarray, lengths: list[int]) -> np.ndarray:
+    """Distinct hashes of every window of each length (the space the index hashes live in)."""
+    from repoloom.corpus.minhash import ngram_hashes
+
+    return np.unique(np.concatenate([ngram_hashes(hashes, n) for n in lengths] or [[]]))
+
+
+def benchmark_sequences(benchmarks_dir: str) -> tuple[dict[int, np.ndarray], dict, list]:
+    """n -> the hashes the index would hold without a common-code list; benchmark file sha256s;
+    the index's sources (for the examples)."""
+    from repoloom.corpus.config import DecontamConfig
+    from repoloom.corpus.decontam import BenchmarkIndex, index_sequences, load_benchmarks
+
+    cfg = DecontamConfig(benchmarks_dir=benchmarks_dir, hub=False, common_code=False)
+    index = BenchmarkIndex(ngram=cfg.ngram)
+    sources, base = load_benchmarks(cfg, index)
+    if index.missing:
+        sys.exit(f"benchmarks missing under {base}: {index.missing}")
+    sequences = index_sequences(sources, cfg, index)
+    files = {}
+    for where in index.sources.values():
+        for path in where.split(", "):
+            if Path(path).is_file():
+                files[Path(path).name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {n: np.unique(h) for n, (h, _) in sequences.items()}, files, sources
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--background", default=str(ROOT / "data" / "background"))
+    parser.add_argument("--benchmarks-dir", required=True)
+    parser.add_argument("--min-files", type=int, default=2, help="the cut-off K")
+    parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--examples", help="also write the listed sequences' texts here (JSON)")
+    args = parser.parse_args()
+    from repoloom.corpus.decontam import TOKENIZER, code_tokens
+
+    started = time.perf_counter()
+    candidates, benchmark_files, _ = benchmark_sequences(args.benchmarks_dir)
+    everything = np.unique(np.concatenate(list(candidates.values())))
+    lengths = sorted(candidates)
+    print(f"{len(everything)} benchmark sequences, lengths {lengths}", flush=True)
+    files_with: Counter = Counter()
+    example: dict[int, str] = {}
+    projects: Counter = Counter()
+    total_bytes = 0
+    for project, path, text in corpus_files(Path(args.background)):
+        projects[project] += 1
+        total_bytes += len(text.encode("utf-8", "surrogatepass"))
+        tokens = code_tokens(text)
+        if len(tokens) < 2:
+            continue
+        found = np.intersect1d(sequence_hashes(tokens.hashes, lengths), everything)
+        for h in found.tolist():
+            files_with[h] += 1
+            example.setdefault(h, f"{project}:{path}")
+    common = np.array(
+        sorted(h for h, count in files_with.items() if count >= args.min_files), dtype="<u8"
+    )
+    lock_path = Path(args.background) / "manifest.lock.json"
+    lock = json.loads(lock_path.read_text()) if lock_path.is_file() else {}
+    artefacts = [
+        {k: a.get(k) for k in ("source", "package", "version", "sha256")}
+        for a in lock.get("entries", [])
+    ]
+    payload = {
+        "what": "benchmark sequences common in real code: left out of the decontam index",
+        "tokenizer": TOKENIZER,
+        "built_by": "benchmarks/decontam_common.py",
+        "background": {
+            "manifest": "benchmarks/decontam_background.yaml",
+            "artefacts": artefacts,
+            "projects": len(projects),
+            "files": sum(projects.values()),
+            "bytes": total_bytes,
+        },
+        "cutoff": {"min_files": args.min_files},
+        "benchmarks": benchmark_files,
+        "count": len(common),
+        "hashes": base64.b64encode(common.tobytes()).decode("ascii"),
+    }
+    Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
+    print(
+        f"{len(common)} common sequences (in >= {args.min_files} of {sum(projects.values())} files,"
+        f" {total_bytes / 1e6:.1f} MB, {len(projects)} projects) -> {args.out}"
+        f" ({time.perf_counter() - started:.0f} s)"
+    )
+    if args.examples:
+        texts = {h: {"files": files_with[h], "first_seen": example[h]} for h in common.tolist()}
+        Path(args.examples).write_text(json.dumps({str(h): v for h, v in texts.items()}))
+
+
+if __name__ == "__main__":
+    main()
