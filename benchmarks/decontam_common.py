@@ -80,20 +80,46 @@ def corpus_files(root: Path) -> Iterator[tuple[str, str, str]]:
                 yield entry.name, name, text
 
 
-def sequence_hashes(hashes: np.ndarray, lengths: list[int]) -> np.ndarray:
-    """Distinct hashes of every window of each length (the space the index hashes live in)."""
-    from repoloom.corpus.minhash import ngram_hashes
+class Matcher:
+    """Which candidate sequences occur in a token stream: 10-grams through a bitmap of their top
+    bits, short sequences only where a text's bigram starts one of them (as the index scans)."""
 
-    return np.unique(np.concatenate([ngram_hashes(hashes, n) for n in lengths] or [[]]))
+    BITS = 24
+
+    def __init__(self, candidates: dict[int, np.ndarray], first_bigrams: np.ndarray) -> None:
+        self.longest = max(candidates)
+        self.candidates = candidates
+        self.everything = np.unique(np.concatenate(list(candidates.values())))
+        self.bitmap = np.zeros(1 << self.BITS, dtype=bool)
+        self.bitmap[candidates[self.longest] >> np.uint64(64 - self.BITS)] = True
+        self.first_bigrams = np.unique(first_bigrams)
+
+    def __call__(self, hashes: np.ndarray) -> np.ndarray:
+        from repoloom.corpus.minhash import ngram_hashes, ngram_hashes_at
+
+        found = []
+        if len(hashes) >= self.longest:
+            grams = ngram_hashes(hashes, self.longest)
+            found.append(grams[self.bitmap[grams >> np.uint64(64 - self.BITS)]])
+        starts = np.flatnonzero(np.isin(ngram_hashes(hashes, 2), self.first_bigrams))
+        for n in self.candidates:
+            if n != self.longest:
+                at = starts[starts + n <= len(hashes)]
+                found.append(ngram_hashes_at(hashes, n, at))
+        found = np.unique(np.concatenate(found or [np.zeros(0, np.uint64)]))
+        return found[np.isin(found, self.everything)]
 
 
-def benchmark_sequences(benchmarks_dir: str) -> tuple[dict[int, np.ndarray], dict, list]:
+def benchmark_sequences(benchmarks_dir: str) -> tuple[dict[int, np.ndarray], dict, np.ndarray]:
     """n -> the hashes the index would hold without a common-code list; benchmark file sha256s;
-    the index's sources (for the examples)."""
+    the first bigrams of the short sequences."""
     from repoloom.corpus.config import DecontamConfig
     from repoloom.corpus.decontam import BenchmarkIndex, index_sequences, load_benchmarks
 
-    cfg = DecontamConfig(benchmarks_dir=benchmarks_dir, hub=False, common_code=False)
+    # min_alpha_tokens=1: the list also serves configs that index more than the default does
+    cfg = DecontamConfig(
+        benchmarks_dir=benchmarks_dir, hub=False, common_code=False, min_alpha_tokens=1
+    )
     index = BenchmarkIndex(ngram=cfg.ngram)
     sources, base = load_benchmarks(cfg, index)
     if index.missing:
@@ -104,7 +130,8 @@ def benchmark_sequences(benchmarks_dir: str) -> tuple[dict[int, np.ndarray], dic
         for path in where.split(", "):
             if Path(path).is_file():
                 files[Path(path).name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return {n: np.unique(h) for n, (h, _) in sequences.items()}, files, sources
+    first_bigrams = np.concatenate([np.zeros(0, np.uint64), *index.short_first_bigrams.values()])
+    return {n: np.unique(h) for n, (h, _) in sequences.items()}, files, first_bigrams
 
 
 def main() -> None:
@@ -118,10 +145,11 @@ def main() -> None:
     from repoloom.corpus.decontam import TOKENIZER, code_tokens
 
     started = time.perf_counter()
-    candidates, benchmark_files, _ = benchmark_sequences(args.benchmarks_dir)
-    everything = np.unique(np.concatenate(list(candidates.values())))
-    lengths = sorted(candidates)
-    print(f"{len(everything)} benchmark sequences, lengths {lengths}", flush=True)
+    candidates, benchmark_files, first_bigrams = benchmark_sequences(args.benchmarks_dir)
+    matcher = Matcher(candidates, first_bigrams)
+    print(
+        f"{len(matcher.everything)} benchmark sequences, lengths {sorted(candidates)}", flush=True
+    )
     files_with: Counter = Counter()
     example: dict[int, str] = {}
     projects: Counter = Counter()
@@ -132,8 +160,7 @@ def main() -> None:
         tokens = code_tokens(text)
         if len(tokens) < 2:
             continue
-        found = np.intersect1d(sequence_hashes(tokens.hashes, lengths), everything)
-        for h in found.tolist():
+        for h in matcher(tokens.hashes).tolist():
             files_with[h] += 1
             example.setdefault(h, f"{project}:{path}")
     common = np.array(

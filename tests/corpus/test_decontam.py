@@ -167,9 +167,13 @@ def test_mostly_numeric_ngrams_are_not_indexed(tmp_path):
         DecontamConfig(benchmarks=[], extra_jsonl=[str(extra)], min_alpha_tokens=0)
     )
     assert strict.scan(numbers) is not None  # the paper's rule, literally
+    one = build_index(DecontamConfig(benchmarks=[], extra_jsonl=[str(extra)], min_alpha_tokens=1))
+    assert one.scan(numbers) is None
+    assert one.scan("assert f([1, 2, 2, 3, 3, 4, 4, 5, 5, 6]) ") is not None
+    # the default asks for 3 word tokens with a letter in a sequence: operators and digits alone
+    # (`[ str ] ) - > str : " "`) say nothing about which task it is
     default = build_index(DecontamConfig(benchmarks=[], extra_jsonl=[str(extra)]))
-    assert default.scan(numbers) is None
-    assert default.scan("assert f([1, 2, 2, 3, 3, 4, 4, 5, 5, 6]) ") is not None
+    assert default.tables == {} and default.left_out["numeric"] > 0
 
 
 def test_missing_benchmarks_warn_or_fail(tmp_path, caplog, monkeypatch):

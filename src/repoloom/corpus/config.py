@@ -159,7 +159,7 @@ class DecontamConfig:
     enabled: bool = True
     ngram: int = 10
     min_short_tokens: int = 3  # benchmark strings shorter than `ngram` but this long: exact match
-    min_alpha_tokens: int = 1  # n-grams with fewer tokens holding a letter are not indexed
+    min_alpha_tokens: int = 3  # sequences with fewer tokens holding a letter are not indexed
     benchmarks: list[str] = field(default_factory=lambda: ["humaneval", "mbpp", "gsm8k", "math"])
     benchmarks_dir: str | None = None  # local copy (--benchmarks-dir; else $REPOLOOM_DATA)
     extra_jsonl: list[str] = field(default_factory=list)  # more JSONL files: every string field
