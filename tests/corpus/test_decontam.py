@@ -481,6 +481,7 @@ def test_reachability_check_is_bounded(monkeypatch):
 
     from repoloom.evaluate.hub import hub_reachable
 
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
@@ -513,7 +514,7 @@ def test_cli_flag_and_config_key_turn_the_hub_on(tmp_path):
 
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
-    args = parser.parse_args(["corpus", "build", "--decontam-hub", "--repos-dir", "x"])
+    args = parser.parse_args(["corpus", "build", "--decontam-hub", "--repos-dir", "x", "--out", "y"])
     assert args.decontam_hub is True
 
 

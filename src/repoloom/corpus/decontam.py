@@ -233,6 +233,8 @@ class BenchmarkIndex:
 def code_tokens_many(texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """`code_tokens` of many texts in one vectorised pass: per text, its token hashes and which
     tokens hold a letter (the texts are joined by newlines, which only separate tokens)."""
+    if not texts:
+        return [], []
     encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
     tokens = code_tokens(b"\n".join(encoded).decode("utf-8", "surrogatepass"))
     ends = np.cumsum([len(e) + 1 for e in encoded])
