@@ -112,11 +112,18 @@ class Matcher:
         return found[self.everything[pos] == found]
 
 
-def benchmark_sequences(benchmarks_dir: str) -> tuple[dict[int, np.ndarray], dict, np.ndarray]:
+def benchmark_sequences(
+    benchmarks_dir: str,
+) -> tuple[dict[int, np.ndarray], dict, np.ndarray, np.ndarray]:
     """n -> the hashes the index would hold without a common-code list; benchmark file sha256s;
-    the first bigrams of the short sequences."""
+    the first bigrams of the short sequences; the hashes of the benchmarks' words."""
     from repoloom.corpus.config import DecontamConfig
-    from repoloom.corpus.decontam import BenchmarkIndex, index_sequences, load_benchmarks
+    from repoloom.corpus.decontam import (
+        BenchmarkIndex,
+        code_tokens_many,
+        index_sequences,
+        load_benchmarks,
+    )
 
     # min_alpha_tokens=1: the list also serves configs that index more than the default does
     cfg = DecontamConfig(
@@ -133,7 +140,12 @@ def benchmark_sequences(benchmarks_dir: str) -> tuple[dict[int, np.ndarray], dic
             if Path(path).is_file():
                 files[Path(path).name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     first_bigrams = np.concatenate([np.zeros(0, np.uint64), *index.short_first_bigrams.values()])
-    return {n: np.unique(h) for n, (h, _) in sequences.items()}, files, first_bigrams
+    words = []  # every token holding a letter, of every benchmark string
+    for _, rows in sources:
+        hashes, letters = code_tokens_many([text for _, _, text in rows])
+        words += [h[has_letter] for h, has_letter in zip(hashes, letters, strict=True)]
+    words = np.unique(np.concatenate(words))
+    return {n: np.unique(h) for n, (h, _) in sequences.items()}, files, first_bigrams, words
 
 
 def main() -> None:
@@ -141,13 +153,20 @@ def main() -> None:
     parser.add_argument("--background", default=str(ROOT / "data" / "background"))
     parser.add_argument("--benchmarks-dir", required=True)
     parser.add_argument("--min-files", type=int, default=2, help="the cut-off K")
+    parser.add_argument(
+        "--word-min-share",
+        type=float,
+        default=0.01,
+        help="a benchmark word in at least this share of the files is common",
+    )
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--examples", help="also write the listed sequences' texts here (JSON)")
     args = parser.parse_args()
     from repoloom.corpus.decontam import TOKENIZER, code_tokens
 
     started = time.perf_counter()
-    candidates, benchmark_files, first_bigrams = benchmark_sequences(args.benchmarks_dir)
+    candidates, benchmark_files, first_bigrams, words = benchmark_sequences(args.benchmarks_dir)
+    files_with_word = np.zeros(len(words), dtype=np.int64)
     matcher = Matcher(candidates, first_bigrams)
     print(
         f"{len(matcher.everything)} benchmark sequences, lengths {sorted(candidates)}", flush=True
@@ -164,12 +183,19 @@ def main() -> None:
         tokens = code_tokens(text)
         if len(tokens) < 2:
             continue
+        present = np.unique(tokens.hashes)
+        pos = np.searchsorted(words, present)
+        pos[pos == len(words)] = 0
+        files_with_word[pos[words[pos] == present]] += 1
         for h in matcher(tokens.hashes).tolist():
             files_with[h] += 1
             example.setdefault(h, f"{project}:{path}")
     common = np.array(
         sorted(h for h, count in files_with.items() if count >= args.min_files), dtype="<u8"
     )
+    files = sum(projects.values())
+    word_min_files = max(1, int(np.ceil(args.word_min_share * files)))
+    common_words = np.sort(words[files_with_word >= word_min_files]).astype("<u8")
     lock_path = Path(args.background) / "manifest.lock.json"
     lock = json.loads(lock_path.read_text()) if lock_path.is_file() else {}
     artefacts = [
@@ -187,16 +213,23 @@ def main() -> None:
             "files": sum(projects.values()),
             "bytes": total_bytes,
         },
-        "cutoff": {"min_files": args.min_files},
+        "cutoff": {
+            "min_files": args.min_files,
+            "word_min_share": args.word_min_share,
+            "word_min_files": word_min_files,
+        },
         "benchmarks": benchmark_files,
         "count": len(common),
+        "words_count": len(common_words),
         "hashes": base64.b64encode(common.tobytes()).decode("ascii"),
+        "words": base64.b64encode(common_words.tobytes()).decode("ascii"),
     }
     Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
     print(
-        f"{len(common)} common sequences (in >= {args.min_files} of {sum(projects.values())} files,"
+        f"{len(common)} common sequences (in >= {args.min_files} of {files} files,"
         f" {total_bytes / 1e6:.1f} MB, {len(projects)} projects) -> {args.out}"
-        f" ({time.perf_counter() - started:.0f} s)"
+        f" ({time.perf_counter() - started:.0f} s); {len(common_words)} of {len(words)}"
+        f" benchmark words in >= {word_min_files} files"
     )
     if args.examples:
         texts = {h: {"files": files_with[h], "first_seen": example[h]} for h in common.tolist()}

@@ -406,8 +406,10 @@ def test_scaffolding_shared_by_many_tasks_is_not_indexed(tmp_path):
 
 
 def test_packaged_common_code_list_is_measured_on_a_named_corpus():
-    hashes, meta = decontam.common_code()
+    hashes, words, meta = decontam.common_code()
     assert len(hashes) > 1000 and meta["tokenizer"] == decontam.TOKENIZER
+    assert len(words) > 1000 and np.all(np.diff(words.astype(np.uint64)) > 0)
+    assert decontam.code_tokens("return").hashes[0] in words  # a keyword is a common word
     assert meta["background"]["manifest"] == "benchmarks/decontam_background.yaml"
     assert meta["background"]["files"] > 10_000 and meta["cutoff"]["min_files"] >= 2
     assert np.all(np.diff(hashes.astype(np.uint64)) > 0)  # sorted, distinct

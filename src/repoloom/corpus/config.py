@@ -168,7 +168,10 @@ class DecontamConfig:
     # never, null = ask only when the hub answers a reachability check within 2 s.
     hub: bool | None = None
     scaffold_min_tasks: int = 3  # sequences in this many distinct tasks are scaffolding (0: off)
-    common_code: bool = True  # leave out the packaged list of sequences common in real code
+    # Leave out the packaged common-code list: benchmark sequences seen in real code, and the
+    # short strings whose every word is common in real code (`return len(string)`).
+    common_code: bool = True
+    ngram_needs_rare_word: bool = False  # the word rule for the n-grams too
 
     def __post_init__(self) -> None:
         _check(self.ngram >= 2, "decontam.ngram", "must be at least 2")

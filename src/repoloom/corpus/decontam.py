@@ -477,14 +477,20 @@ def _shared_by_tasks(hashes: np.ndarray, tasks: np.ndarray, min_tasks: int) -> n
 
 
 def index_sequences(
-    sources: list[tuple[str, list[tuple[str, str, str]]]], cfg: Any, index: BenchmarkIndex
+    sources: list[tuple[str, list[tuple[str, str, str]]]],
+    cfg: Any,
+    index: BenchmarkIndex,
+    common_words: np.ndarray | None = None,
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """n -> (hashes, entry ids) of every sequence to index: the n-grams of the long strings and
-    the whole short strings, without the mostly-numeric ones and the scaffolding (sequences in
-    `scaffold_min_tasks` or more tasks); `index.entries` and `index.strings` are filled in."""
+    the whole short strings, without the mostly-numeric ones, the scaffolding (sequences in
+    `scaffold_min_tasks` or more tasks) and, given `common_words` (sorted word hashes), the short
+    strings (and with `cfg.ngram_needs_rare_word` the n-grams) whose every word is common in real
+    code; `index.entries` and `index.strings` are filled in."""
     n_long = cfg.ngram
     hashes_of: list[np.ndarray] = []  # token hashes of every indexed string
     letters_of: list[np.ndarray] = []
+    rare_of: list[np.ndarray] = []  # per token: a word not in common_words
     tasks_of: list[int] = []
     task_ids: dict[str, int] = {}
     for benchmark, rows in sources:
@@ -494,6 +500,12 @@ def index_sequences(
             if len(token_hashes) < cfg.min_short_tokens:
                 continue
             hashes_of.append(token_hashes)
+            if common_words is not None and len(common_words):  # rare word: a letter, not common
+                pos = np.searchsorted(common_words, token_hashes)
+                pos[pos == len(common_words)] = 0
+                rare_of.append(has_letter & (common_words[pos] != token_hashes))
+            else:
+                rare_of.append(has_letter)
             letters_of.append(has_letter)
             tasks_of.append(task_ids.setdefault(task_key(benchmark, task_id), len(task_ids)))
             index.entries.append((benchmark, task_id, name))
@@ -518,6 +530,15 @@ def index_sequences(
             keep = _window_letters(flat_letters, lengths, n_long) >= cfg.min_alpha_tokens
             left_out["numeric"] = left_out.get("numeric", 0) + int((~keep).sum())
             grams, owners = grams[keep], owners[keep]
+        else:
+            keep = np.ones(len(grams), dtype=bool)
+        if common_words is not None and cfg.ngram_needs_rare_word:
+            flat_rare = np.concatenate(
+                [rare_of[i] for i in range(len(hashes_of)) if lengths[i] >= n_long]
+            )
+            rare = (_window_letters(flat_rare, lengths, n_long) > 0)[keep]
+            left_out["common_words"] = left_out.get("common_words", 0) + int((~rare).sum())
+            grams, owners = grams[rare], owners[rare]
         if cfg.scaffold_min_tasks > 0:
             scaffold = _shared_by_tasks(grams, tasks[owners], cfg.scaffold_min_tasks)
             keep = ~np.isin(grams, scaffold)
@@ -546,6 +567,10 @@ def index_sequences(
         if cfg.min_alpha_tokens > 0:
             keep = np.array([letters_of[i].sum() >= cfg.min_alpha_tokens for i in members], bool)
             left_out["numeric"] = left_out.get("numeric", 0) + int((~keep).sum())
+            whole, members = whole[keep], members[keep]
+        if common_words is not None:  # `return len(string)`: every word common in real code
+            keep = np.array([rare_of[i].any() for i in members], dtype=bool)
+            left_out["common_words"] = left_out.get("common_words", 0) + int((~keep).sum())
             whole, members = whole[keep], members[keep]
         if cfg.scaffold_min_tasks > 0 and len(whole):
             firsts = ngram_hashes(np.stack([heads[members], seconds[members]], 1).ravel(), 2)[::2]
@@ -579,9 +604,10 @@ def _window_letters(flat_letters: np.ndarray, lengths: np.ndarray, n: int) -> np
     return cumulative[positions + n] - cumulative[positions]
 
 
-def common_code() -> tuple[np.ndarray, dict]:
-    """The sorted hashes of the packaged common-code list and its metadata (what corpus it was
-    measured on, the cut-off); an empty list, with a warning, when the file is missing."""
+def common_code() -> tuple[np.ndarray, np.ndarray, dict]:
+    """The packaged common-code list: the sorted hashes of the benchmark sequences and of the
+    words common in real code, and its metadata (the corpus it was measured on, the cut-offs);
+    empty lists, with a warning, when the file is missing or was built for another tokenizer."""
     global _COMMON
     if _COMMON is None:
         from importlib import resources
@@ -592,16 +618,20 @@ def common_code() -> tuple[np.ndarray, dict]:
             )
         except FileNotFoundError:
             log.warning("%s is missing: common code is not left out of the index", COMMON_FILE)
-            data = {"hashes": ""}
+            data = {}
         if data.get("tokenizer", TOKENIZER) != TOKENIZER:
             log.warning("%s was built with another tokenizer: not used", COMMON_FILE)
-            data = {"hashes": ""}
-        hashes = np.frombuffer(base64.b64decode(data.pop("hashes")), dtype="<u8")
-        _COMMON = (np.sort(hashes.astype(np.uint64)), data)
+            data = {}
+
+        def hashes(key: str) -> np.ndarray:
+            raw = np.frombuffer(base64.b64decode(data.pop(key, "")), dtype="<u8")
+            return np.sort(raw.astype(np.uint64))
+
+        _COMMON = (hashes("hashes"), hashes("words"), data)
     return _COMMON
 
 
-_COMMON: tuple[np.ndarray, dict] | None = None
+_COMMON: tuple[np.ndarray, np.ndarray, dict] | None = None
 
 
 def build_index(cfg: Any) -> BenchmarkIndex:
@@ -609,8 +639,8 @@ def build_index(cfg: Any) -> BenchmarkIndex:
     started = time.perf_counter()
     index = BenchmarkIndex(ngram=cfg.ngram)
     sources, _ = load_benchmarks(cfg, index)
-    sequences = index_sequences(sources, cfg, index)
-    common = common_code()[0] if cfg.common_code else np.zeros(0, dtype=np.uint64)
+    common, words, _ = common_code() if cfg.common_code else (np.zeros(0, np.uint64), None, {})
+    sequences = index_sequences(sources, cfg, index, words)
     for n, (hashes, entry_ids) in sorted(sequences.items()):
         if len(common):
             keep = ~np.isin(hashes, common)
