@@ -439,7 +439,7 @@ def _has_local(benchmark: str, base: Path | None) -> bool:
 
 def task_key(benchmark: str, task_id: str) -> str:
     """One key per task: the MultiPL-E translations of HumanEval/N (``HumanEval_N_name``) share
-    HumanEval/N's key, so a task's own text in several languages is not 'shared by many tasks'."""
+    HumanEval/N's key, so a task's own text in several languages counts once."""
     match = re.match(r"HumanEval[/_](\d+)", task_id)
     return f"humaneval:{match.group(1)}" if match else f"{benchmark}:{task_id}"
 
@@ -462,7 +462,7 @@ def _windows(token_arrays: list[np.ndarray], n: int) -> tuple[np.ndarray, np.nda
     return grams[positions], np.repeat(owners, windows), offsets
 
 
-def _shared_by_tasks(hashes: np.ndarray, tasks: np.ndarray, min_tasks: int) -> np.ndarray:
+def _in_many_tasks(hashes: np.ndarray, tasks: np.ndarray, min_tasks: int) -> np.ndarray:
     """The distinct hashes that occur in at least `min_tasks` distinct tasks."""
     distinct, counts = np.unique(hashes, return_counts=True)
     candidates = distinct[counts >= min_tasks]  # occurrences bound distinct tasks: few remain
@@ -500,7 +500,9 @@ def index_sequences(
             if len(token_hashes) < cfg.min_short_tokens:
                 continue
             hashes_of.append(token_hashes)
-            if common_words is not None and len(common_words):  # rare word: a letter, not common
+            if common_words is None:  # no word list: words count only through min_alpha_tokens
+                rare_of.append(np.zeros(len(token_hashes), dtype=bool))
+            elif len(common_words):  # a rare word: holds a letter, not in the common words
                 pos = np.searchsorted(common_words, token_hashes)
                 pos[pos == len(common_words)] = 0
                 rare_of.append(has_letter & (common_words[pos] != token_hashes))
@@ -520,27 +522,20 @@ def index_sequences(
     # Long strings: every n-gram; scaffolding = an n-gram in scaffold_min_tasks tasks or more.
     grams, owners, _ = _windows(hashes_of, n_long)
     if len(grams):
-        if cfg.min_alpha_tokens > 0:  # windows of mostly numbers ("1 2 2 3 3 ...") match anything
-            flat_letters = np.concatenate(
-                [
-                    letters_of[i] if lengths[i] >= n_long else np.zeros(0, bool)
-                    for i in range(len(hashes_of))
-                ]
-            )
-            keep = _window_letters(flat_letters, lengths, n_long) >= cfg.min_alpha_tokens
-            left_out["numeric"] = left_out.get("numeric", 0) + int((~keep).sum())
-            grams, owners = grams[keep], owners[keep]
-        else:
-            keep = np.ones(len(grams), dtype=bool)
-        if common_words is not None and cfg.ngram_needs_rare_word:
-            flat_rare = np.concatenate(
-                [rare_of[i] for i in range(len(hashes_of)) if lengths[i] >= n_long]
-            )
-            rare = (_window_letters(flat_rare, lengths, n_long) > 0)[keep]
-            left_out["common_words"] = left_out.get("common_words", 0) + int((~rare).sum())
-            grams, owners = grams[rare], owners[rare]
+        # Generic windows (operators, digits and words common in code: `[ str ] ) - > str : " "`,
+        # `0 , 0 , 0 , 0 , assert`) match anything: a window is indexed when it holds
+        # min_alpha_tokens words, or a rare word (`assert min_cost ( [ [ 1 , 2 , 3`).
+        flat_letters = np.concatenate([letters_of[i] for i in np.flatnonzero(lengths >= n_long)])
+        flat_rare = np.concatenate([rare_of[i] for i in np.flatnonzero(lengths >= n_long)])
+        letters = _window_letters(flat_letters, lengths, n_long)
+        rare = _window_letters(flat_rare, lengths, n_long)
+        keep = (letters >= cfg.min_alpha_tokens) | (rare > 0)
+        if cfg.ngram_needs_rare_word and common_words is not None:
+            keep &= rare > 0
+        left_out["generic"] = left_out.get("generic", 0) + int((~keep).sum())
+        grams, owners = grams[keep], owners[keep]
         if cfg.scaffold_min_tasks > 0:
-            scaffold = _shared_by_tasks(grams, tasks[owners], cfg.scaffold_min_tasks)
+            scaffold = _in_many_tasks(grams, tasks[owners], cfg.scaffold_min_tasks)
             keep = ~np.isin(grams, scaffold)
             left_out["scaffolding"] = left_out.get("scaffolding", 0) + len(scaffold)
             grams, owners = grams[keep], owners[keep]
@@ -564,21 +559,21 @@ def index_sequences(
     for n in sorted(wholes):
         members = short[lengths[short] == n]
         whole = wholes[n]
-        if cfg.min_alpha_tokens > 0:
+        # Generic short strings: without the common-word list, fewer than min_alpha_tokens words;
+        # with it, every word common in real code (`return len(string)`, `return x + y`).
+        if common_words is None:
             keep = np.array([letters_of[i].sum() >= cfg.min_alpha_tokens for i in members], bool)
-            left_out["numeric"] = left_out.get("numeric", 0) + int((~keep).sum())
-            whole, members = whole[keep], members[keep]
-        if common_words is not None:  # `return len(string)`: every word common in real code
+        else:
             keep = np.array([rare_of[i].any() for i in members], dtype=bool)
-            left_out["common_words"] = left_out.get("common_words", 0) + int((~keep).sum())
-            whole, members = whole[keep], members[keep]
+        left_out["generic"] = left_out.get("generic", 0) + int((~keep).sum())
+        whole, members = whole[keep], members[keep]
         if cfg.scaffold_min_tasks > 0 and len(whole):
             firsts = ngram_hashes(np.stack([heads[members], seconds[members]], 1).ravel(), 2)[::2]
             starts = np.flatnonzero(np.isin(bigrams, firsts))
             starts = starts[starts + n <= string_end[starts]]  # inside one string
             grams = ngram_hashes_at(flat, n, starts)
             inside = np.isin(grams, whole)
-            scaffold = _shared_by_tasks(
+            scaffold = _in_many_tasks(
                 grams[inside], tasks[owner[starts[inside]]], cfg.scaffold_min_tasks
             )
             keep = ~np.isin(whole, scaffold)
