@@ -13,8 +13,7 @@ in the `benchmark` manifest or the 36 sdists that measure false hits), fetched b
 
 Building it needs no network: the fetched corpus and the local benchmark copy only. The output
 records the corpus (artefacts and sha256 from the fetch lock), the benchmark files (sha256) and
-the cut-off, so the list is reproducible. `--examples` writes each listed sequence's text and file
-count for reading.
+the cut-off, so the list is reproducible.
 """
 
 from __future__ import annotations
@@ -138,44 +137,36 @@ def benchmark_sequences(
     for where in index.sources.values():
         for path in where.split(", "):
             if Path(path).is_file():
-                files[Path(path).name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                files[f"{Path(path).parent.name}/{Path(path).name}"] = hashlib.sha256(
+                    Path(path).read_bytes()
+                ).hexdigest()
     first_bigrams = np.concatenate([np.zeros(0, np.uint64), *index.short_first_bigrams.values()])
     words = []  # every token holding a letter, of every benchmark string
     for _, rows in sources:
-        hashes, letters = code_tokens_many([text for _, _, text in rows])
+        hashes, letters, _ = code_tokens_many([text for _, _, text in rows])
         words += [h[has_letter] for h, has_letter in zip(hashes, letters, strict=True)]
     words = np.unique(np.concatenate(words))
     return {n: np.unique(h) for n, (h, _) in sequences.items()}, files, first_bigrams, words
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--background", default=str(ROOT / "data" / "background"))
-    parser.add_argument("--benchmarks-dir", required=True)
-    parser.add_argument("--min-files", type=int, default=2, help="the cut-off K")
-    parser.add_argument(
-        "--word-min-share",
-        type=float,
-        default=0.01,
-        help="a benchmark word in at least this share of the files is common",
-    )
-    parser.add_argument("--out", default=str(OUT))
-    parser.add_argument("--examples", help="also write the listed sequences' texts here (JSON)")
-    args = parser.parse_args()
-    from repoloom.corpus.decontam import TOKENIZER, code_tokens
+def scan_background(
+    background: Path,
+    candidates: dict[int, np.ndarray],
+    first_bigrams: np.ndarray,
+    words: np.ndarray,
+    started: float,
+) -> tuple[np.ndarray, Counter, Counter, int]:
+    """Per benchmark word and per candidate sequence, the number of background files holding it;
+    files per project; bytes read."""
+    from repoloom.corpus.decontam import code_tokens
 
-    started = time.perf_counter()
-    candidates, benchmark_files, first_bigrams, words = benchmark_sequences(args.benchmarks_dir)
     files_with_word = np.zeros(len(words), dtype=np.int64)
     matcher = Matcher(candidates, first_bigrams)
-    print(
-        f"{len(matcher.everything)} benchmark sequences, lengths {sorted(candidates)}", flush=True
-    )
+    print(f"{len(matcher.everything)} benchmark sequences, lengths {sorted(candidates)}")
     files_with: Counter = Counter()
-    example: dict[int, str] = {}
     projects: Counter = Counter()
     total_bytes = 0
-    for project, path, text in corpus_files(Path(args.background)):
+    for project, _, text in corpus_files(background):
         if project not in projects:
             print(f"  {project} ({time.perf_counter() - started:.0f} s)", flush=True)
         projects[project] += 1
@@ -189,7 +180,53 @@ def main() -> None:
         files_with_word[pos[words[pos] == present]] += 1
         for h in matcher(tokens.hashes).tolist():
             files_with[h] += 1
-            example.setdefault(h, f"{project}:{path}")
+    return files_with_word, files_with, projects, total_bytes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--background", default=str(ROOT / "data" / "background"))
+    parser.add_argument("--benchmarks-dir", required=True)
+    parser.add_argument("--min-files", type=int, default=2, help="the cut-off K")
+    parser.add_argument(
+        "--word-min-share",
+        type=float,
+        default=0.004,
+        help="a benchmark word in at least this share of the files is common",
+    )
+    parser.add_argument("--out", default=str(OUT))
+    parser.add_argument(
+        "--counts", help="an .npz of the background counts: written after a scan, read if there"
+    )
+    args = parser.parse_args()
+    from repoloom.corpus.decontam import TOKENIZER
+
+    started = time.perf_counter()
+    candidates, benchmark_files, first_bigrams, words = benchmark_sequences(args.benchmarks_dir)
+    counts = Path(args.counts) if args.counts else None
+    if counts is not None and counts.is_file():  # re-cut without scanning the corpus again
+        saved = np.load(counts)
+        assert np.array_equal(saved["words"], words), "counts were taken for other benchmarks"
+        files_with_word = saved["files_with_word"]
+        files_with = Counter(
+            dict(zip(saved["seq"].tolist(), saved["seq_files"].tolist(), strict=True))
+        )
+        projects = Counter(json.loads(str(saved["projects"])))
+        total_bytes = int(saved["bytes"])
+    else:
+        files_with_word, files_with, projects, total_bytes = scan_background(
+            Path(args.background), candidates, first_bigrams, words, started
+        )
+        if counts is not None:
+            np.savez(
+                counts,
+                words=words,
+                files_with_word=files_with_word,
+                seq=np.array(list(files_with), dtype=np.uint64),
+                seq_files=np.array(list(files_with.values()), dtype=np.int64),
+                projects=json.dumps(projects),
+                bytes=total_bytes,
+            )
     common = np.array(
         sorted(h for h, count in files_with.items() if count >= args.min_files), dtype="<u8"
     )
@@ -231,9 +268,6 @@ def main() -> None:
         f" ({time.perf_counter() - started:.0f} s); {len(common_words)} of {len(words)}"
         f" benchmark words in >= {word_min_files} files"
     )
-    if args.examples:
-        texts = {h: {"files": files_with[h], "first_seen": example[h]} for h in common.tolist()}
-        Path(args.examples).write_text(json.dumps({str(h): v for h, v in texts.items()}))
 
 
 if __name__ == "__main__":

@@ -365,8 +365,10 @@ def test_operators_and_punctuation_are_tokens_whitespace_is_not():
     other = decontam.code_tokens('if(a==b) :\r\n\t\treturn "x"')  # re-spaced, other quotes
     assert same.hashes.tolist() == other.hashes.tolist()
     assert token_texts("naïve_name→x") == ["naïve_name→x"]  # non-ASCII stays in the word
-    hashes, letters = decontam.code_tokens_many(["a + b", "", "1 , c"])
-    assert [len(h) for h in hashes] == [3, 0, 3] and letters[2].tolist() == [False, False, True]
+    hashes, letters, plain = decontam.code_tokens_many(["a + b", "", "1 , c", "\\frac{x} frac"])
+    assert [len(h) for h in hashes] == [3, 0, 3, 6] and letters[2].tolist() == [False, False, True]
+    # words that never tell a task apart: 2 characters at most, or a LaTeX control word
+    assert plain[3].tolist() == [True, True, True, True, True, False]
     assert hashes[0].tolist() == decontam.code_tokens("a + b").hashes.tolist()
 
 
@@ -393,7 +395,9 @@ def test_short_solutions_differing_in_an_operator_do_not_match(tmp_path):
 
 
 def test_scaffolding_shared_by_many_tasks_is_not_indexed(tmp_path):
-    header = "using System;\nusing System.Collections.Generic;\nusing System.Linq;\nusing System.Text;\n"
+    header = (
+        "using System;\nusing System.Collections.Generic;\nusing System.Linq;\nusing System.Text;\n"
+    )
     bodies = [
         "class Problem { public static long Strlen(string text) { return text.Length; } }",
         "class Problem { public static bool IsPalindrome(string text) { return text.SequenceEqual(text.Reverse()); } }",
@@ -402,7 +406,9 @@ def test_scaffolding_shared_by_many_tasks_is_not_indexed(tmp_path):
     rows = [{"task_id": f"T/{i}", "prompt": header + body} for i, body in enumerate(bodies)]
     index = build_index(extra_benchmark(tmp_path, rows))
     assert index.left_out["scaffolding"] > 0
-    visual_studio_file = header + "namespace App {\n    class Program { static void Main() {} }\n}\n"
+    visual_studio_file = (
+        header + "namespace App {\n    class Program { static void Main() {} }\n}\n"
+    )
     assert index.scan(visual_studio_file) is None
     assert index.scan(header + bodies[1]).task_id == "T/1"  # the task's own text still is
     # one task's translations (HumanEval/N in several languages) count as one task
@@ -528,7 +534,9 @@ def test_cli_flag_and_config_key_turn_the_hub_on(tmp_path):
 
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
-    args = parser.parse_args(["corpus", "build", "--decontam-hub", "--repos-dir", "x", "--out", "y"])
+    args = parser.parse_args(
+        ["corpus", "build", "--decontam-hub", "--repos-dir", "x", "--out", "y"]
+    )
     assert args.decontam_hub is True
 
 

@@ -171,7 +171,7 @@ class DecontamConfig:
     # Leave out the packaged common-code list: benchmark sequences seen in real code, and the
     # short strings whose every word is common in real code (`return len(string)`).
     common_code: bool = True
-    ngram_needs_rare_word: bool = False  # the word rule for the n-grams too
+    ngram_needs_rare_word: bool = True  # the word rule for the n-grams too
 
     def __post_init__(self) -> None:
         _check(self.ngram >= 2, "decontam.ngram", "must be at least 2")

@@ -230,16 +230,28 @@ class BenchmarkIndex:
         return None
 
 
-def code_tokens_many(texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """`code_tokens` of many texts in one vectorised pass: per text, its token hashes and which
-    tokens hold a letter (the texts are joined by newlines, which only separate tokens)."""
+def code_tokens_many(
+    texts: list[str],
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """`code_tokens` of many texts in one vectorised pass (the texts are joined by newlines, which
+    only separate tokens): per text, its token hashes, which tokens hold a letter, and which are
+    words that never tell a task apart: at most 2 characters (`i`, `x`, `pi`, `z0`) or a LaTeX
+    control word (right after a backslash: `\\frac`, `\\sum_`)."""
     if not texts:
-        return [], []
+        return [], [], []
     encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
     tokens = code_tokens(b"\n".join(encoded).decode("utf-8", "surrogatepass"))
     ends = np.cumsum([len(e) + 1 for e in encoded])
     cuts = np.searchsorted(tokens.starts, ends[:-1])
-    return np.split(tokens.hashes, cuts), np.split(tokens.has_letter(), cuts)
+    first_bytes = np.frombuffer(tokens.data, dtype=np.uint8)[tokens.starts]
+    after_backslash = np.zeros(len(tokens), dtype=bool)
+    after_backslash[1:] = (first_bytes[:-1] == ord("\\")) & (tokens.starts[1:] == tokens.ends[:-1])
+    plain = ((tokens.ends - tokens.starts) <= 2) | after_backslash
+    return (
+        np.split(tokens.hashes, cuts),
+        np.split(tokens.has_letter(), cuts),
+        np.split(plain, cuts),
+    )
 
 
 def resolve_benchmarks_dir(configured: str | None) -> Path | None:
@@ -495,19 +507,17 @@ def index_sequences(
     task_ids: dict[str, int] = {}
     for benchmark, rows in sources:
         count = 0
-        hashes, letters = code_tokens_many([text for _, _, text in rows])
-        for (task_id, name, _), token_hashes, has_letter in zip(rows, hashes, letters, strict=True):
+        hashes, letters, plain = code_tokens_many([text for _, _, text in rows])
+        for number, ((task_id, name, _), token_hashes, has_letter) in enumerate(
+            zip(rows, hashes, letters, strict=True)
+        ):
             if len(token_hashes) < cfg.min_short_tokens:
                 continue
             hashes_of.append(token_hashes)
             if common_words is None:  # no word list: words count only through min_alpha_tokens
                 rare_of.append(np.zeros(len(token_hashes), dtype=bool))
-            elif len(common_words):  # a rare word: holds a letter, not in the common words
-                pos = np.searchsorted(common_words, token_hashes)
-                pos[pos == len(common_words)] = 0
-                rare_of.append(has_letter & (common_words[pos] != token_hashes))
             else:
-                rare_of.append(has_letter)
+                rare_of.append(_rare_words(token_hashes, has_letter, plain[number], common_words))
             letters_of.append(has_letter)
             tasks_of.append(task_ids.setdefault(task_key(benchmark, task_id), len(task_ids)))
             index.entries.append((benchmark, task_id, name))
@@ -584,6 +594,19 @@ def index_sequences(
             ::2
         ]
     return out
+
+
+def _rare_words(
+    hashes: np.ndarray, has_letter: np.ndarray, short: np.ndarray, common_words: np.ndarray
+) -> np.ndarray:
+    """Per token: a word that is rare in real code (holds a letter, is not a short or LaTeX
+    word, and is not in the measured common words)."""
+    rare = has_letter & ~short
+    if len(common_words):
+        pos = np.searchsorted(common_words, hashes)
+        pos[pos == len(common_words)] = 0
+        rare &= common_words[pos] != hashes
+    return rare
 
 
 def _window_letters(flat_letters: np.ndarray, lengths: np.ndarray, n: int) -> np.ndarray:
