@@ -60,15 +60,14 @@ def test_humaneval_from_the_wheel_planted_recall_is_total():
         for row in humaneval_rows()
         for field in ("prompt", "canonical_solution", "test")
     ]
-    # a string none of whose sequences is indexed cannot be told from ordinary code: few, each
-    # a one-line solution such as `return x + y` or a test that is the harness's words and numbers
+    # a string none of whose sequences is indexed cannot be told from ordinary code: solutions
+    # made of common words (`return x + y`, `mean = sum(numbers) / len(numbers)`), tests that are
+    # `candidate` and numbers (about 1 string in 3 here, BENCHMARKS.md); never a prompt, which
+    # names its function
     specific = [s for s in strings if index.scan(s[2]) is not None]
     wholly_common = [s for s in strings if s not in specific]
-    assert len(wholly_common) <= 15, wholly_common
-    harness = {"METADATA", "author", "dataset", "jt", "test", "def", "check", "assert", "candidate"}
-    for task_id, field, text in wholly_common:
-        words = {w for w in re.findall(r"\w+", text) if re.search("[A-Za-z]", w)}
-        assert (field == "canonical_solution" and len(text) < 40) or words <= harness, task_id
+    assert len(wholly_common) <= 0.4 * len(strings), len(wholly_common)
+    assert all(field != "prompt" for _, field, _ in wholly_common)
     assert recall(index, specific, "humaneval") == 1.0
     # every task is still found when its prompt, solution and tests are copied together
     for row in humaneval_rows():
@@ -170,10 +169,16 @@ def test_mostly_numeric_ngrams_are_not_indexed(tmp_path):
     )
     numbers = "table = [1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]\n"
     strict = build_index(
-        DecontamConfig(benchmarks=[], extra_jsonl=[str(extra)], min_alpha_tokens=0)
+        DecontamConfig(
+            benchmarks=[], extra_jsonl=[str(extra)], min_alpha_tokens=0, ngram_needs_rare_word=False
+        )
     )
     assert strict.scan(numbers) is not None  # the paper's rule, literally
-    one = build_index(DecontamConfig(benchmarks=[], extra_jsonl=[str(extra)], min_alpha_tokens=1))
+    one = build_index(
+        DecontamConfig(
+            benchmarks=[], extra_jsonl=[str(extra)], min_alpha_tokens=1, ngram_needs_rare_word=False
+        )
+    )
     assert one.scan(numbers) is None
     assert one.scan("assert f([1, 2, 2, 3, 3, 4, 4, 5, 5, 6]) ") is not None
     # the default asks for 3 word tokens with a letter in a sequence: operators and digits alone
@@ -254,7 +259,8 @@ def test_shared_benchmarks_planted_recall_is_total(benchmark, relative, fields):
     # strings with task-specific content are all found, planted into a real file; the rest (all
     # of it generic: common code, scaffolding, digits and common words) is a small share
     specific = [s for s in strings if index.scan(s[2]) is not None]
-    assert len(specific) >= 0.9 * len(strings), [s for s in strings if s not in specific][:5]
+    # (MBPP's number-list tests and MATH's short formula problems are the generic ones)
+    assert len(specific) >= 0.8 * len(strings), [s for s in strings if s not in specific][:5]
     assert recall(index, specific, benchmark) == 1.0
 
 
