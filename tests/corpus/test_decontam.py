@@ -62,12 +62,12 @@ def test_humaneval_from_the_wheel_planted_recall_is_total():
     ]
     # a string none of whose sequences is indexed cannot be told from ordinary code: solutions
     # made of common words (`return x + y`, `mean = sum(numbers) / len(numbers)`), tests that are
-    # `candidate` and numbers (about 1 string in 3 here, BENCHMARKS.md); never a prompt, which
-    # names its function
+    # `candidate` and numbers (about 1 string in 3 here, BENCHMARKS.md); a prompt only where its
+    # function and docstring are ordinary words too (`def add(x: int, y: int)`, 5 of 164)
     specific = [s for s in strings if index.scan(s[2]) is not None]
     wholly_common = [s for s in strings if s not in specific]
     assert len(wholly_common) <= 0.4 * len(strings), len(wholly_common)
-    assert all(field != "prompt" for _, field, _ in wholly_common)
+    assert sum(field == "prompt" for _, field, _ in wholly_common) <= 5
     assert recall(index, specific, "humaneval") == 1.0
     # every task is still found when its prompt, solution and tests are copied together
     for row in humaneval_rows():
