@@ -38,6 +38,7 @@ def old_module(rev: str):
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("decontam_before", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["decontam_before"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
