@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from repoloom.corpus.minhash import Tokens, ngram_hashes, ngram_hashes_at, splitmix64
+from repoloom.corpus.minhash import Tokens, chunk_cuts, ngram_hashes, ngram_hashes_at, splitmix64
 from repoloom.corpus.steps import FileDoc, StepLog
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,6 @@ _NORMAL = np.arange(256, dtype=np.uint64)
 _NORMAL[ord('"')] = ord("'")  # quote style is formatting, not content
 _BYTE_BASE = np.uint64(0x100000001B3)
 _MULT = np.uint64(0x9E3779B97F4A7C15)
-_CHUNK = 1 << 20  # bytes tokenised at once (bounds the temporary arrays)
 
 
 def _byte_powers(n: int) -> np.ndarray:
@@ -127,14 +126,7 @@ def code_tokens(text: str) -> Tokens:
     in every process), fully vectorised; whitespace only separates tokens."""
     data = text.encode("utf-8", "surrogatepass")
     arr = np.frombuffer(data, dtype=np.uint8)
-    cuts = [0]
-    if len(arr) > _CHUNK:  # cut only at whitespace: no token spans two chunks
-        gaps = np.flatnonzero(_SPACE[arr])
-        for target in range(_CHUNK, len(arr), _CHUNK):
-            at = np.searchsorted(gaps, max(target, cuts[-1] + 1))
-            if at < len(gaps):
-                cuts.append(int(gaps[at]))
-    cuts.append(len(arr))
+    cuts = chunk_cuts(_SPACE[arr])  # cut only at whitespace: no token spans two chunks
     parts = []
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
         if hi > lo:

@@ -102,20 +102,26 @@ def _tokenize_chunk(arr: np.ndarray, word: np.ndarray) -> tuple[np.ndarray, np.n
     return starts, ends, hashes
 
 
+def chunk_cuts(separator: np.ndarray) -> list[int]:
+    """Offsets that cut a byte array into pieces of about `_CHUNK` bytes, each cut at a byte where
+    `separator` is true (so that no token spans two pieces); first 0, last the length."""
+    cuts = [0]
+    if len(separator) > _CHUNK:
+        gaps = np.flatnonzero(separator)
+        for target in range(_CHUNK, len(separator), _CHUNK):
+            at = np.searchsorted(gaps, max(target, cuts[-1] + 1))
+            if at < len(gaps):
+                cuts.append(int(gaps[at]))
+    return cuts + [len(separator)]
+
+
 def tokenize(text: str) -> Tokens:
     """Word tokens and their hashes, fully vectorised (no Python work per token): each token's
     UTF-8 bytes are hashed polynomially modulo 2**64, then through the splitmix64 finaliser."""
     data = text.encode("utf-8", "surrogatepass")
     arr = np.frombuffer(data, dtype=np.uint8)
     word = _WORD_BYTE[arr]
-    cuts = [0]
-    if len(arr) > _CHUNK:  # cut only at non-word bytes: no token spans two chunks
-        gaps = np.flatnonzero(~word)
-        for target in range(_CHUNK, len(arr), _CHUNK):
-            at = np.searchsorted(gaps, max(target, cuts[-1] + 1))
-            if at < len(gaps):
-                cuts.append(int(gaps[at]))
-    cuts.append(len(arr))
+    cuts = chunk_cuts(~word)  # cut only at non-word bytes: no token spans two chunks
     parts = []
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
         if hi > lo:
