@@ -1,19 +1,26 @@
 """Build decontamination's common-code list (src/repoloom/corpus/decontam_common.json).
 
-The list holds the benchmark sequences (10-grams of the benchmark texts, and the whole 3-9 token
-short strings, as `repoloom.corpus.decontam` indexes them) that occur in at least --min-files
-distinct files of a clean background corpus of real projects: code like ``return x + y`` or
-``for (int i = 0; i < n; i++) {`` is ordinary code, not a copy of a task. The background corpus
-is `benchmarks/decontam_background.yaml` (pinned by version and sha256; none of its projects is
-in the `benchmark` manifest or the 36 sdists that measure false hits), fetched beforehand:
+The list holds what a clean background corpus of real projects says is ordinary code:
+
+* ``hashes``: the benchmark sequences (10-grams of the benchmark texts, and the whole 3-9 token
+  short strings, as `repoloom.corpus.decontam` indexes them) found in at least --min-files
+  background files (``for (int i = 0; i < n; i++) {`` is ordinary code, not a copy of a task);
+* ``words``: the benchmark words found in at least --word-min-share of the background files
+  (``return``, ``len``, ``string``, ``numbers``): a short string or a 10-gram made only of such
+  words is not indexed.
+
+The background corpus is `benchmarks/decontam_background.yaml` (pinned by version and sha256;
+none of its projects is in the `benchmark` manifest or the 36 sdists that measure false hits),
+fetched beforehand:
 
     repoloom corpus fetch --manifest benchmarks/decontam_background.yaml --out data/background
     python benchmarks/decontam_common.py --background data/background \
-        --benchmarks-dir ../shared/benchmarks
+        --benchmarks-dir ../shared/benchmarks --counts data/background_counts.npz
 
 Building it needs no network: the fetched corpus and the local benchmark copy only. The output
 records the corpus (artefacts and sha256 from the fetch lock), the benchmark files (sha256) and
-the cut-off, so the list is reproducible.
+the cut-offs, so the list is reproducible; --counts keeps the per-file counts, so that other
+cut-offs can be written without scanning the corpus again.
 """
 
 from __future__ import annotations
