@@ -379,6 +379,19 @@ def test_operators_and_punctuation_are_tokens_whitespace_is_not():
     assert [len(h) for h in hashes] == [3, 0, 3, 6] and letters[2].tolist() == [False, False, True]
     # words that never tell a task apart: 2 characters at most, or a LaTeX control word
     assert plain[3].tolist() == [True, True, True, True, True, False]
+
+    def plain_words(text: str) -> dict[str, bool]:
+        tokens = decontam.code_tokens(text)
+        _, (letters,), (flags,) = decontam.code_tokens_many([text])
+        return {tokens.text(i): bool(flags[i]) for i in range(len(tokens)) if letters[i]}
+
+    # LaTeX environments, math-mode variables and one-word string literals are data, not names
+    assert plain_words("\\begin{pmatrix} the $bxy + cy$ roots") == {
+        "begin": True, "pmatrix": True, "bxy": True, "cy": True, "the": False, "roots": False,
+    }  # fmt: skip
+    assert plain_words('colors = ["green", "orange"]; ok("two words")') == {
+        "colors": False, "green": True, "orange": True, "ok": True, "two": False, "words": False,
+    }  # fmt: skip
     assert hashes[0].tolist() == decontam.code_tokens("a + b").hashes.tolist()
 
 

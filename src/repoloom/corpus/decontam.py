@@ -227,18 +227,43 @@ def code_tokens_many(
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """`code_tokens` of many texts in one vectorised pass (the texts are joined by newlines, which
     only separate tokens): per text, its token hashes, which tokens hold a letter, and which are
-    words that never tell a task apart: at most 2 characters (`i`, `x`, `pi`, `z0`) or a LaTeX
-    control word (right after a backslash: `\\frac`, `\\sum_`)."""
+    words that never tell a task apart: at most 2 characters (`i`, `x`, `pi`, `z0`), LaTeX markup
+    (a control word right after a backslash, `\\frac`, and the environment of `\\begin{pmatrix}`),
+    a math-mode variable (between `$`s: `$ax^2 + bxy$`), or a word that is a whole string
+    literal on its own (`"five", "six"`, `'red', 'blue'`: data, not code)."""
     if not texts:
         return [], [], []
     encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
     tokens = code_tokens(b"\n".join(encoded).decode("utf-8", "surrogatepass"))
     ends = np.cumsum([len(e) + 1 for e in encoded])
     cuts = np.searchsorted(tokens.starts, ends[:-1])
-    first_bytes = np.frombuffer(tokens.data, dtype=np.uint8)[tokens.starts]
-    after_backslash = np.zeros(len(tokens), dtype=bool)
-    after_backslash[1:] = (first_bytes[:-1] == ord("\\")) & (tokens.starts[1:] == tokens.ends[:-1])
-    plain = ((tokens.ends - tokens.starts) <= 2) | after_backslash
+    first = np.frombuffer(tokens.data, dtype=np.uint8)[tokens.starts]
+    glued = np.zeros(len(tokens) + 1, dtype=bool)  # glued[i]: token i-1 ends where token i starts
+    glued[1:-1] = tokens.starts[1:] == tokens.ends[:-1]
+    previous = np.concatenate(([0], first[:-1]))
+    following = np.concatenate((first[1:], [0]))
+    after_backslash = (previous == ord("\\")) & glued[:-1]
+    environment = np.zeros(len(tokens), dtype=bool)  # \begin{NAME}, \end{NAME}
+    environment[2:] = (previous[2:] == ord("{")) & after_backslash[:-2]
+    quote = np.isin(first, (ord('"'), ord("'")))
+    lone_literal = (
+        np.concatenate(([False], quote[:-1]))
+        & np.concatenate((quote[1:], [False]))
+        & glued[:-1]
+        & glued[1:]
+        & (following == previous)
+    )
+    dollars = np.split(first == ord("$"), cuts)  # math mode: odd number of `$` before, per text
+    math_mode = np.concatenate(
+        [np.cumsum(d) % 2 == 1 for d in dollars] or [np.zeros(0, dtype=bool)]
+    )
+    plain = (
+        ((tokens.ends - tokens.starts) <= 2)
+        | after_backslash
+        | environment
+        | lone_literal
+        | math_mode
+    )
     return (
         np.split(tokens.hashes, cuts),
         np.split(tokens.has_letter(), cuts),
