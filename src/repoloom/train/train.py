@@ -4,9 +4,10 @@ stage and SFT, on one CPU, one GPU or ``torchrun --nproc-per-node N`` processes 
 Order of events:
 
 1. processes: ``torch.distributed`` (gloo on CPU, NCCL on GPU) when launched by torchrun;
-2. model: registry shape or ``init_from`` (HF directory), fp32 master weights, optional activation
-   checkpointing and per-layer ``torch.compile``, then FSDP2 ``fully_shard`` per decoder layer and
-   on the root when there are several processes;
+2. model: registry shape or ``init_from`` (HF directory) built on the meta device, optional LoRA
+   (peft), activation checkpointing and per-layer ``torch.compile``, FSDP2 ``fully_shard`` per
+   decoder layer and on the root when there are several processes, and only then materialised:
+   each process allocates and reads its own shard of the fp32 master weights;
 3. AdamW (0.9, 0.95), weight decay 0.1 on matrices only, LR a pure function of the step;
 4. resume from the latest DCP checkpoint of ``out`` (model, optimizer, data position, RNG);
 5. each step: ``grad_accum_steps`` micro-batches; the loss is the sum of token losses divided by the
@@ -128,6 +129,26 @@ def memory_gb(device: Any) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 1024**3
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+
+
+def lora_export(cfg: TrainConfig, run_dir: Path) -> Any:
+    """The export's state-dict step under LoRA: adapter to RUN_DIR/adapter, merged weights to
+    RUN_DIR/hf. None without LoRA."""
+    if not cfg.lora.enabled:
+        return None
+    import functools
+
+    import torch
+
+    from repoloom.train.lora import export_lora
+
+    return functools.partial(
+        export_lora,
+        settings=cfg.lora,
+        adapter_dir=run_dir / "adapter",
+        base_model=cfg.init_from,
+        dtype=getattr(torch, cfg.export_dtype),
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -256,10 +277,12 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
     from repoloom.train import checkpoint as ckpt
     from repoloom.train.model import (
         build_llama_config,
-        build_model,
+        build_meta_model,
         count_parameters,
         device_peak_flops,
         flops_per_token,
+        materialize,
+        resolve_tokenizer_dir,
     )
 
     cfg.validate()
@@ -283,6 +306,9 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
         # `repoloom tokenize` keeps its tokenizer next to the shards: export it with the model.
         cfg.tokenizer = str(Path(cfg.data) / "tokenizer")
         log.info("tokenizer: %s (from the token directory)", cfg.tokenizer)
+    if not cfg.tokenizer and cfg.init_from:
+        # a released checkpoint carries its tokenizer: keep it with the model
+        cfg.tokenizer = resolve_tokenizer_dir(cfg.init_from)
     if cfg.tokenizer:
         from transformers import AutoTokenizer
 
@@ -310,7 +336,11 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
 
     # --- model
     config = build_llama_config(cfg, tokenizer)
-    model = build_model(cfg, config).to(device)
+    model = build_meta_model(config)
+    if cfg.lora.enabled:
+        from repoloom.train.lora import apply_lora
+
+        model = apply_lora(model, cfg.lora)
     n_params = count_parameters(config)
     if cfg.activation_checkpointing:
         ac_kwargs = {"use_reentrant": False}
@@ -323,6 +353,7 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
             layer.compile()
     if world > 1:
         shard_model(model, device, cfg, bf16)
+    materialize(model, cfg, config, device)
     model.train()
     optimizer = build_optimizer(model, cfg, device)
     autocast = (
@@ -358,12 +389,16 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
     peak, peak_desc = device_peak_flops(device, cfg.peak_flops)
     fpt = flops_per_token(config, cfg.seq_len, n_params["total"] - n_params["embedding"])
     if is_main:
+        n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log.info(
-            "model %s: %.1fM parameters (%.1fM without embeddings); %d process(es) on %s; "
+            "model %s: %.1fM parameters (%.1fM without embeddings)%s; %d process(es) on %s; "
             "global batch %d x %d tokens; peak %s",
             cfg.init_from or cfg.model,
             n_params["total"] / 1e6,
             n_params["non_embedding"] / 1e6,
+            f", LoRA r={cfg.lora.r}: {n_trainable / 1e6:.2f}M trainable"
+            if cfg.lora.enabled
+            else "",
             world,
             device,
             cfg.micro_batch_size * cfg.grad_accum_steps * world,
@@ -471,7 +506,15 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
         if cfg.stage == "sft" and tokenizer is not None:
             eot = tokenizer.convert_tokens_to_ids("<|EOT|>")
             eos = eot if isinstance(eot, int) and eot != tokenizer.unk_token_id else None
-        hf_dir = ckpt.export_hf(run_dir / "hf", model, config, cfg.export_dtype, tokenizer, eos)
+        hf_dir = ckpt.export_hf(
+            run_dir / "hf",
+            model,
+            config,
+            cfg.export_dtype,
+            tokenizer,
+            eos,
+            transform_state_dict=lora_export(cfg, run_dir),
+        )
     summary = {
         "steps": state["step"],
         "tokens": state["tokens"],
