@@ -221,7 +221,7 @@ class TrainConfig:
             raise ValueError("warmup_steps and save_every must be >= 0")
         if any(not 0.0 < p < 1.0 for p in self.decay_points):
             raise ValueError(f"decay_points must lie in (0, 1): {self.decay_points}")
-        if self.stage == "sft" and not self.tokenizer:
+        if self.stage == "sft" and not (self.tokenizer or self.init_from):
             raise ValueError("stage 'sft' needs tokenizer=DIR (the chat template and <|EOT|>)")
         if self.lora.r < 0:
             raise ValueError(f"lora.r must be >= 0, not {self.lora.r}")

@@ -348,8 +348,9 @@ def device_peak_flops(device: torch.device, override: float | None = None) -> tu
         log.warning("unknown GPU %r: MFU uses 989 TFLOP/s (H100 SXM); set peak_flops=", name)
         return 989e12, f"{name} (unknown; assumed 989 TFLOP/s)"
     n = 512
-    a = torch.randn(n, n)
-    b = torch.randn(n, n)
+    gen = torch.Generator().manual_seed(0)  # not the global RNG: a resumed run restores that
+    a = torch.randn(n, n, generator=gen)
+    b = torch.randn(n, n, generator=gen)
     torch.mm(a, b)
     rate = 0.0
     for _trial in range(3):  # best of three: other processes only ever make it slower

@@ -288,11 +288,11 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
     cfg.validate()
     rank, world, device = setup_distributed(cfg)
     is_main = rank == 0
+    # the runtime RNG (dropout, e.g. LoRA's): seeded per rank; resume restores it from the
+    # checkpoint. Weights have their own per-parameter generators (model.materialize).
+    torch.manual_seed(cfg.seed + rank)
     run_dir = Path(cfg.out)
     ckpt_dir = run_dir / "checkpoints"
-    if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2))
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
 
     # --- tokenizer and data
@@ -313,6 +313,11 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer)
+    if cfg.stage == "sft" and tokenizer is None:
+        raise ValueError("stage 'sft' needs tokenizer=DIR (or an init_from with tokenizer files)")
+    if is_main:  # after the tokenizer is settled: the file says what the run really used
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2))
     collate = stack_windows
     if dataset_factory is None:
         if not cfg.data:
