@@ -160,3 +160,62 @@ def test_every_stage_config_accepts_lora(
     assert summary["steps"] == 2 and np.isfinite(summary["final_loss"])
     assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").exists()
     assert (tmp_path / "run" / "hf" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_lora_resume_after_kill_is_bit_exact(
+    release_dir: Path, token_dir: Path, tmp_path: Path
+) -> None:
+    """A LoRA run killed with SIGKILL mid-run resumes to the uninterrupted run's exact losses."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def command(out: Path) -> list[str]:
+        args = [
+            f"init_from={release_dir}",
+            f"data={token_dir}",
+            f"out={out}",
+            "lora.r=4",
+            "lora.dropout=0.1",
+            "model=micro",
+            "seq_len=32",
+            "micro_batch_size=4",
+            "max_steps=30",
+            "lr=1e-2",
+            "warmup_steps=2",
+            "log_every=1",
+            "save_every=1",
+            "progress=false",
+            "tensorboard=false",
+            "export=false",
+        ]
+        return [sys.executable, "-m", "repoloom.train.cli", *args]
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    full = subprocess.run(command(tmp_path / "full"), env=env, capture_output=True, timeout=300)
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(command(run), env=env, stderr=subprocess.DEVNULL)
+    latest = run / "checkpoints" / "latest"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if latest.exists() and latest.read_text().strip() >= "step_0000005":
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = len((run / "metrics.jsonl").read_text().splitlines())
+    assert 5 <= killed_at < 30
+    again = subprocess.run(command(run), env=env, capture_output=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+
+    def losses(out: Path) -> list[tuple[int, float]]:
+        rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+        return [(r["step"], r["loss"]) for r in rows]
+
+    assert losses(run) == losses(tmp_path / "full")  # bit-exact, steps 1..30
