@@ -75,7 +75,9 @@ def write_checkpoint(out: Path, hidden: int, layers: int) -> Path:
         fname = f"model-{i + 1:05d}-of-00002.safetensors"
         save_file({n: tensors[n] for n in names[i::2]}, str(out / fname), {"format": "pt"})
         weight_map.update(dict.fromkeys(names[i::2], fname))
-    (out / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+    (out / "model.safetensors.index.json").write_text(json.dumps(index))
     return out
 
 

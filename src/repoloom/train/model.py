@@ -173,7 +173,6 @@ class SafetensorsWeights:
             raise FileNotFoundError(f"{root}: no model.safetensors or its index")
         self.root = root
         self.weight_map: dict[str, str] = weight_map
-        self._files: dict[str, Any] = {}
 
     def __contains__(self, name: str) -> bool:
         return name in self.weight_map
@@ -181,17 +180,19 @@ class SafetensorsWeights:
     def rows(self, name: str, start: int, stop: int) -> torch.Tensor:
         from safetensors import safe_open
 
-        fname = self.weight_map[name]
-        if fname not in self._files:
-            self._files[fname] = safe_open(str(self.root / fname), framework="pt")
-        return self._files[fname].get_slice(name)[start:stop]
+        # opened per tensor: the file's pages this process touched leave its RSS with the
+        # mapping, so the peak is the shard plus one tensor's rows, not plus all rows read
+        with safe_open(str(self.root / self.weight_map[name]), framework="pt") as f:
+            return f.get_slice(name)[start:stop]
 
     def shape(self, name: str) -> tuple[int, ...]:
-        self.rows(name, 0, 0)  # opens the file
-        return tuple(self._files[self.weight_map[name]].get_slice(name).get_shape())
+        from safetensors import safe_open
+
+        with safe_open(str(self.root / self.weight_map[name]), framework="pt") as f:
+            return tuple(f.get_slice(name).get_shape())
 
     def close(self) -> None:
-        self._files.clear()
+        return None
 
 
 class StateDictWeights:
