@@ -88,7 +88,7 @@ def worker(mode: str, ckpt: str, result: str) -> None:
 
     from repoloom.train.config import config_from_dict
     from repoloom.train.model import build_llama_config, build_meta_model, materialize
-    from repoloom.train.train import shard_model, setup_distributed
+    from repoloom.train.train import setup_distributed, shard_model
 
     cfg = config_from_dict({"init_from": ckpt, "device": "cpu", "seq_len": 256})
     rank, world, device = setup_distributed(cfg)

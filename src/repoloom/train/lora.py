@@ -63,8 +63,6 @@ def split_lora_state_dict(
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """(merged plain-LLaMA state dict, adapter state dict with peft's saved key names) from the
     full state dict of a LoRA-injected model. Merging is done in fp32."""
-    import torch
-
     scale = settings.lora_alpha / settings.r
     merged: dict[str, torch.Tensor] = {}
     adapter: dict[str, torch.Tensor] = {}
