@@ -164,7 +164,7 @@ def test_every_stage_config_accepts_lora(
     assert (tmp_path / "run" / "hf" / "model.safetensors").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # three training processes: 1-2 minutes on the 2-core machine
 def test_lora_resume_after_kill_is_bit_exact(
     release_dir: Path, token_dir: Path, tmp_path: Path
 ) -> None:
