@@ -70,6 +70,8 @@ def test_lora_trains_the_adapter_only_and_exports_peft_and_merged(
     assert adapter_cfg["lora_alpha"] == 8 and adapter_cfg["bias"] == "none"
     assert adapter_cfg["target_modules"] == list(LORA_TARGETS)
     assert adapter_cfg["base_model_name_or_path"] == str(release_dir)
+    # what vLLM's PEFTHelper refuses: bias other than none, DoRA, modules_to_save
+    assert adapter_cfg["use_dora"] is False and adapter_cfg["modules_to_save"] is None
     tensors = load_file(run / "adapter" / "adapter_model.safetensors")
     assert len(tensors) == 2 * 7 * 2  # A and B x 7 projections x 2 layers
     assert all(PEFT_KEY.fullmatch(k) for k in tensors), sorted(tensors)[:3]
