@@ -91,3 +91,28 @@ def test_release_checkpoint_mismatch_is_a_clear_error(
     cfg = micro_config(tmp_path / "run", token_dir, init_from=str(broken))
     with pytest.raises(ValueError, match="no tensor 'model.norm.weight'"):
         build_model(cfg, build_llama_config(cfg))
+
+
+def test_pytorch_bin_checkpoint_loads_whole(
+    release_dir: Path, token_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Checkpoints with `pytorch_model.bin` only (no safetensors) load through transformers, whole
+    in every process, with a warning that says how to get the sharded start."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(release_dir / name, bin_dir / name)
+    saved = {}
+    for shard in release_dir.glob("model-*.safetensors"):
+        saved.update(load_file(shard))
+    torch.save(saved, bin_dir / "pytorch_model.bin")
+    cfg = micro_config(tmp_path / "run", token_dir, init_from=str(bin_dir))
+    with caplog.at_level("WARNING", logger="repoloom.train.model"):
+        model = build_model(cfg, build_llama_config(cfg))
+    assert "no safetensors files" in caplog.text
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, saved[name].float()), name
