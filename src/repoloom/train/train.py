@@ -401,9 +401,7 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
             cfg.init_from or cfg.model,
             n_params["total"] / 1e6,
             n_params["non_embedding"] / 1e6,
-            f", LoRA r={cfg.lora.r}: {n_trainable:,} trainable"
-            if cfg.lora.enabled
-            else "",
+            f", LoRA r={cfg.lora.r}: {n_trainable:,} trainable" if cfg.lora.enabled else "",
             world,
             device,
             cfg.micro_batch_size * cfg.grad_accum_steps * world,
