@@ -128,6 +128,9 @@ def test_lora_resume_is_exact(release_dir: Path, token_dir: Path, tmp_path: Path
     resumed = first["losses"] + second["losses"]
     assert [s for s, _ in resumed] == [s for s, _ in full["losses"]]
     np.testing.assert_array_equal([v for _, v in resumed], [v for _, v in full["losses"]])
+    # a checkpoint holds the adapter only: another adapter shape cannot resume from it
+    with pytest.raises(ValueError, match="trained with lora r=4"):
+        train(micro_config(tmp_path / "split", token_dir, **{**kw, "max_steps": 8, "lora.r": 8}))
 
 
 @pytest.mark.parametrize("stage_config", ["tiny", "longctx", "sft", "adapt"])

@@ -76,6 +76,9 @@ def test_release_tokenizer_ids_survive_training_and_export(
     exported = json.loads((run / "hf" / "config.json").read_text())
     assert (exported["bos_token_id"], exported["eos_token_id"]) == (32013, 32014)
     assert exported["max_position_embeddings"] == 16384
+    from transformers import AutoConfig
+
+    assert current_rope(AutoConfig.from_pretrained(run / "hf")) == (100000.0, 4.0)
 
 
 def test_release_checkpoint_mismatch_is_a_clear_error(

@@ -151,6 +151,32 @@ def lora_export(cfg: TrainConfig, run_dir: Path) -> Any:
     )
 
 
+def check_resumable(path: Path, cfg: TrainConfig) -> None:
+    """A LoRA checkpoint holds the adapter only: it resumes only with the same adapter shape on
+    the same base. Say so before DCP fails on missing keys."""
+    state_file = path / "trainer_state.json"
+    if not state_file.exists():
+        return  # load_checkpoint reports the incomplete checkpoint
+    saved = json.loads(state_file.read_text()).get("config", {})
+    saved_lora = saved.get("lora") or {"r": 0}
+    now = config_to_dict(cfg)["lora"]
+    if saved_lora.get("r", 0) != now["r"] or (
+        now["r"] > 0 and saved_lora.get("targets") != now["targets"]
+    ):
+        raise ValueError(
+            f"{path} was trained with lora r={saved_lora.get('r', 0)} "
+            f"targets={saved_lora.get('targets')}, this run has r={now['r']} "
+            f"targets={now['targets']}: resume=none or another out="
+        )
+    if now["r"] > 0 and saved.get("init_from") != cfg.init_from:
+        log.warning(
+            "%s: the adapter was trained on %s, resuming on %s",
+            path,
+            saved.get("init_from"),
+            cfg.init_from,
+        )
+
+
 # ----------------------------------------------------------------------------------------------
 # logging helpers
 
@@ -375,6 +401,7 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
     elif cfg.resume not in ("none", ""):
         resume_path = Path(cfg.resume)
     if resume_path is not None:
+        check_resumable(resume_path, cfg)
         saved = ckpt.load_checkpoint(resume_path, model, optimizer)
         state.update({k: saved[k] for k in ("step", "tokens", "epoch")})
         # the data position is stored as global windows; convert to this world size
