@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repoloom.train.config import MODEL_REGISTRY, TrainConfig
+from repoloom.train.config import MODEL_REGISTRY, LoraSettings, TrainConfig
 
 if TYPE_CHECKING:
     import torch
@@ -97,15 +97,20 @@ def build_llama_config(
     return config
 
 
-def build_meta_model(config: LlamaConfig) -> LlamaForCausalLM:
-    """The model's modules on the meta device: shapes only, no memory. Wrap (LoRA), shard (FSDP2)
-    and then :func:`materialize` it, so no process ever holds more than its shard."""
+def build_meta_model(config: LlamaConfig, lora: LoraSettings | None = None) -> LlamaForCausalLM:
+    """The model's modules on the meta device: shapes only, no memory; LoRA layers injected when
+    ``lora`` is on. Shard it (FSDP2) and then :func:`materialize` it, so no process ever holds
+    more than its shard."""
     import torch
     from transformers import LlamaForCausalLM
 
     with torch.device("meta"):
         model = LlamaForCausalLM(config)
     model.config.use_cache = False
+    if lora is not None and lora.enabled:
+        from repoloom.train.lora import apply_lora
+
+        model = apply_lora(model, lora)
     return model
 
 
@@ -114,11 +119,7 @@ def build_model(cfg: TrainConfig, config: LlamaConfig, device: str = "cpu") -> L
     configured. The trainer does the same steps with FSDP2 sharding between them."""
     import torch
 
-    model = build_meta_model(config)
-    if cfg.lora.enabled:
-        from repoloom.train.lora import apply_lora
-
-        model = apply_lora(model, cfg.lora)
+    model = build_meta_model(config, cfg.lora)
     materialize(model, cfg, config, torch.device(device))
     return model
 

@@ -367,11 +367,7 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
 
     # --- model
     config = build_llama_config(cfg, tokenizer)
-    model = build_meta_model(config)
-    if cfg.lora.enabled:
-        from repoloom.train.lora import apply_lora
-
-        model = apply_lora(model, cfg.lora)
+    model = build_meta_model(config, cfg.lora)
     n_params = count_parameters(config)
     if cfg.activation_checkpointing:
         ac_kwargs = {"use_reentrant": False}
