@@ -178,6 +178,9 @@ class SafetensorsWeights:
     def __contains__(self, name: str) -> bool:
         return name in self.weight_map
 
+    def names(self) -> list[str]:
+        return list(self.weight_map)
+
     def rows(self, name: str, start: int, stop: int) -> torch.Tensor:
         from safetensors import safe_open
 
@@ -204,6 +207,9 @@ class StateDictWeights:
 
     def __contains__(self, name: str) -> bool:
         return name in self.state_dict
+
+    def names(self) -> list[str]:
+        return list(self.state_dict)
 
     def rows(self, name: str, start: int, stop: int) -> torch.Tensor:
         return self.state_dict[name][start:stop]
@@ -262,6 +268,7 @@ def materialize(model: Any, cfg: TrainConfig, config: LlamaConfig, device: torch
 
     model.to_empty(device=device)
     weights = open_weights(cfg.init_from) if cfg.init_from else None
+    used: set[str] = set()
     try:
         with torch.no_grad():
             for index, (name, param) in enumerate(model.named_parameters()):
@@ -277,10 +284,24 @@ def materialize(model: Any, cfg: TrainConfig, config: LlamaConfig, device: torch
                             f"the model expects {tuple(param.shape)}"
                         )
                     local.copy_(weights.rows(key, start, stop))
+                    used.add(key)
                 else:
                     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + index)
                     full = _fresh_tensor(name, tuple(param.shape), config, gen)
                     local.copy_(full[start:stop])
+        if weights is not None:
+            # old checkpoints carry RoPE buffers (`rotary_emb.inv_freq`): computed, not loaded;
+            # a tied LM head is the embedding
+            if getattr(config, "tie_word_embeddings", False):
+                used.add("lm_head.weight")
+            unused = [k for k in weights.names() if k not in used and "rotary_emb" not in k]
+            if unused:
+                log.warning(
+                    "%s: %d tensors not in the model, ignored (e.g. %s)",
+                    cfg.init_from,
+                    len(unused),
+                    ", ".join(unused[:3]),
+                )
     finally:
         if weights is not None:
             weights.close()
