@@ -862,7 +862,9 @@ def test_checker_agrees_with_one_process_on_humaneval(pool, data_dir):
     got = [r.passed for r in pool.map(split)]
     want = [r.passed for r in pool.map(whole)]
     assert got[0::2] == [True] * len(tasks)
-    assert got == want, [d["task_id"] for (d, _), a, b in zip(completions, got, want) if a != b]
+    assert got == want, [
+        d["task_id"] for (d, _), a, b in zip(completions, got, want, strict=True) if a != b
+    ]
 
 
 # --- Go: a warm read-only build cache per pool. ---------------------------------------------------

@@ -30,7 +30,6 @@ import hashlib
 import json
 import logging
 import os
-import pwd
 import queue
 import secrets
 import select
