@@ -19,8 +19,11 @@ carry no authority: failure texts are always reported as ``failed: ...``. For ``
 harness binds everything it needs after the program (``os.write``, ``os._exit``, the token, the
 integrity check) before the program runs, and fails a program that rebound a builtin or an
 attribute of the modules checkers use (``_PROTECTED``) or left a trace/profile function behind.
-For ``argv`` jobs the programs run in exec'd processes that never see the token (the harness is
-not dumpable, so its memory is closed to them). The worker itself is not dumpable either, so a
+This in-process check stops careless tampering, not a program written against this harness
+(a frame walk reaches the harness's locals): a ``python`` job with ``check`` runs the program in
+a process of its own and decides the verdict in a checker process the program cannot reach
+(``_child_python_checked``). For ``argv`` jobs the programs run in exec'd processes that never
+see the token (the harness is not dumpable, so its memory is closed to them). The worker itself is not dumpable either, so a
 job (same uid) can neither ptrace it nor read its memory, and in a PID namespace it is init and
 ignores the job's signals. Between jobs the worker empties its private ``/tmp`` (and
 ``/var/tmp``, ``/dev/shm``) and job directories get unguessable names, so a job cannot read what

