@@ -709,8 +709,12 @@ def warm_go_cache(go: str) -> str | None:
     final = _go_cache_root() / f"gocache-{digest}"
     if (final / "READY").is_file():
         return str(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="gocache-build-", dir=final.parent))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="gocache-build-", dir=final.parent))
+    except OSError as exc:
+        log.warning("go build cache: cannot write %s (jobs start cold): %s", final.parent, exc)
+        return None
     cache = work / "cache"
     src = work / "src"
     src.mkdir()
