@@ -867,6 +867,28 @@ def test_checker_agrees_with_one_process_on_humaneval(pool, data_dir):
     ]
 
 
+@pytest.mark.slow
+def test_checker_agrees_with_one_process_on_mbpp(data_dir):
+    """The 500 MBPP reference solutions: checker and one-process verdicts agree (a reference
+    that times out under load in either run is left out of the comparison)."""
+    from repoloom.evaluate.benchmarks import get
+
+    tasks = get("mbpp").load(data_dir)
+    codes = [(t.data.get("test_setup_code") or "") + "\n" + t.data["code"] + "\n" for t in tasks]
+    tests = ["\n".join(t.data["test_list"]) + "\n" for t in tasks]
+    with SandboxPool(workers=2) as p:
+        split = p.map([Job(code=c, check=k, timeout=30) for c, k in zip(codes, tests, strict=True)])
+        whole = p.map([Job(code=c + k, timeout=30) for c, k in zip(codes, tests, strict=True)])
+    pairs = [
+        (t.task_id, a, b)
+        for t, a, b in zip(tasks, split, whole, strict=True)
+        if "timed out" not in (a.result, b.result)
+    ]
+    assert len(pairs) >= 495
+    assert sum(a.passed for _, a, _ in pairs) >= 495
+    assert [(tid, a.passed) for tid, a, _ in pairs] == [(tid, b.passed) for tid, _, b in pairs]
+
+
 # --- Go: a warm read-only build cache per pool. ---------------------------------------------------
 
 
