@@ -828,7 +828,7 @@ def test_checker_verdicts_and_data(pool):
     )
     check = (
         "v = [None, True, 2, -3.5, float('inf'), 'é', b'x', bytearray(b'y'), 1j, (1, [2]),\n"
-        "     {(1, 2): {3}}, frozenset({4}), 10 ** 40]\n"
+        "     {(1, 2): {3}}, frozenset({4}), 10 ** 40, -(7 ** 9000)]\n"
         "assert echo(*v, key=v) == (tuple(v), {'key': v})\n"
         "assert type(echo(1)[0][0]) is int and type(echo(True)[0][0]) is bool\n"
         "assert math.isnan(echo(float('nan'))[0][0])\n"
