@@ -660,7 +660,14 @@ def test_sandbox_sees_only_what_a_job_needs(pool):
         *(p for p in Path("/home").glob("*")),
         Path(os.path.expanduser("~")) / ".bashrc",
     ]
-    hidden = [str(p) for p in hidden if os.path.exists(p)]
+    # (a directory that holds a bound path, e.g. the home of a CI runner whose checkout has the
+    # venv, is there as an empty parent: leave those out)
+    bound = [dst for _, dst in pool.binds]
+    hidden = [
+        str(p)
+        for p in hidden
+        if os.path.exists(p) and not any(b.startswith(str(p) + "/") for b in bound)
+    ]
     code = (
         "import os, sys\n"
         f"seen = [p for p in {hidden!r} if os.path.exists(p)]\n"
