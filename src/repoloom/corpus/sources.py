@@ -100,7 +100,9 @@ def checked_file(raw: RawFile) -> RawFile:
         return raw
     path = printable_name(raw.path)
     if raw.skip_reason:  # already not read (a symlink, an unsafe path): keep that reason
-        return RawFile(path, raw.size, skip_reason=raw.skip_reason, detail=printable_name(raw.detail))
+        return RawFile(
+            path, raw.size, skip_reason=raw.skip_reason, detail=printable_name(raw.detail)
+        )
     return RawFile(path, raw.size, skip_reason=problem, detail="name escaped")
 
 

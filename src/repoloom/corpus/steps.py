@@ -139,8 +139,9 @@ def run_isolated(
     The step runs once on the whole list (its counters are kept only if it succeeds). If it
     raises, it is run on each file alone to find the files it raises for; those are removed
     with reason ``error:<name>`` under the funnel step `step` (added to that step's ``in``, so
-    the funnel adds up), and the step runs again on the others. If that raises as well, the
-    error is not one file's: it propagates (the repository fails, counted)."""
+    the funnel adds up), and the step runs again on the others. If no file fails alone, every
+    file does, or the others fail again, the error is not one file's: it propagates (the
+    repository fails, counted)."""
 
     fault = fault_for(name)
 
@@ -159,8 +160,8 @@ def run_isolated(
                 attempt([doc], StepLog())
             except Exception as exc:  # this file's own error: it alone leaves
                 failed.append((doc, exc))
-        if not failed:
-            raise
+        if not failed or (len(failed) == len(docs) > 1):
+            raise  # not one file's error (it raises whatever it is given): the repository's
         bad = {id(doc) for doc, _ in failed}
         trial = StepLog()
         kept = attempt([d for d in docs if id(d) not in bad], trial)
