@@ -288,8 +288,7 @@ def _funnel_adds_up(report: dict) -> None:
     previous = report["files_in"]
     for step in report["steps"]:
         assert step["in"] == previous, step
-        if not step["step"].startswith("dedup_"):
-            assert step["in"] - sum(step["dropped"].values()) == step["out"], step
+        assert step["in"] - sum(step["dropped"].values()) == step["out"], step
         previous = step["out"]
 
 

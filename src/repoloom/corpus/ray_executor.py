@@ -921,7 +921,7 @@ def _write_report(
     """The local executor's report (same aggregation), written through the store."""
     import pyarrow.fs as pafs
 
-    from repoloom.corpus.report import write_report
+    from repoloom.corpus.report import count_samples, write_report
 
     parts = []
     for name in ("samples", "removed"):
@@ -937,6 +937,7 @@ def _write_report(
             workers=int(cluster["cpus"]),
             parts=(parts[0], parts[1]),
             extra={"dedup": dedup_stats, "decontamination": decontam_info},
+            final=count_samples(store.path("samples"), store.fs),
         )
         run = json.loads((Path(tmp) / "run.json").read_text(encoding="utf-8"))
         run["executor"] = {"name": "ray", **cluster, "stages": timings}
