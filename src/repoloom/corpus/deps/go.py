@@ -1,13 +1,24 @@
-"""Go: ``import "path"`` and ``import ( alias "path" ... )``.
+"""Go: ``import "path"`` and ``import ( alias "path" ... )``, and the files of one package.
 
 A Go import names a package, i.e. a directory. An import path resolves through the ``module``
 line of the nearest ``go.mod`` files in the repository: ``<module>/<sub>`` is the directory
 ``<dir of go.mod>/<sub>`` (every module of a multi-module repository is tried, longest module
 path first), and ``vendor/<path>`` below a module root. The import gives an edge to every
 non-test ``.go`` file of that directory (the package; ``_test.go`` files belong to test builds).
-Files of the same package depend on each other without any import; the parser gives them no
-edges (every pair would form a cycle that carries no order), so a package's files keep their
-path order unless they import each other's packages.
+
+Files of one package (same directory, same ``package`` clause) use each other's names without
+any import. As for Java's same-package references, a file gets an implicit edge to each sibling
+file that declares, at top level, a ``func``/``type``/``var``/``const`` name the file uses
+unqualified (not after a ``.``, not in comments or strings, not one it declares itself). A
+non-test file sees only non-test siblings; a ``_test.go`` file of ``package m`` sees the whole
+test build (``m``'s files and its other test files), one of ``package m_test`` the other
+``m_test`` files (it reaches ``m`` through its import). Mutual uses are cycles, which the
+ordering breaks as any other (docs/corpus-deps.md).
+
+A ``_test.go`` file (``package m`` or ``package m_test``) also gets an edge to every non-test
+file of ``m`` in its directory: the package is compiled into its test binary, so the test joins
+the package's sample and comes after its files (never the reverse: no package file depends on a
+test). These implicit edges are not counted as statements.
 """
 
 from __future__ import annotations
@@ -23,6 +34,13 @@ STYLE = "go"
 _MODULE = re.compile(r"^\s*module\s+\"?([^\s\"/][^\s\"]*)\"?", re.M)
 _IMPORT_KW = re.compile(r"import\b\s*(\()?")
 _SPEC = re.compile(r"\s*(?:[\w.]+\s+)?([\"`])")
+_PACKAGE = re.compile(r"^[ \t]*package[ \t]+(\w+)", re.M)
+# A top-level declaration starts a line; brace depth (counted between matches) tells top level.
+_DECL = re.compile(r"^[ \t]*(func|type|var|const)\b[ \t]*", re.M)
+_FUNC_NAME = re.compile(r"(\w+)\s*[\[(]")  # not a method: `func (r T) M(` starts with `(`
+_NAME_LIST = re.compile(r"[ \t]*(\w+(?:[ \t]*,[ \t]*\w+)*)")
+_SIMPLE = re.compile(r"\.\s*\w+|(\w+)")  # group 1: an identifier not after a `.`
+_NOT_LINKS = frozenset({"_", "init", "main"})  # declared many times, never referenced by name
 
 
 def prepare(repo: Repo) -> dict[str, Any]:
@@ -32,7 +50,104 @@ def prepare(repo: Repo) -> dict[str, Any]:
         if m:
             modules.append((m.group(1).rstrip("/"), dirname(p)))
     modules.sort(key=lambda t: (-len(t[0]), t[1]))
-    return {"modules": modules, "pkg_cache": {}}
+    # Same-package index: (directory, package clause) -> name -> files declaring it.
+    packages: dict[tuple[str, str], dict[str, list[str]]] = {}
+    file_pkg: dict[str, str] = {}
+    declared: dict[str, frozenset[str]] = {}
+    for path in sorted(repo.paths):
+        if repo.languages.get(path) not in LANGUAGES or not path.endswith(".go"):
+            continue
+        masked = repo.masked(path, STYLE)
+        m = _PACKAGE.search(masked)
+        if not m:
+            continue
+        file_pkg[path] = m.group(1)
+        names = top_level_names(masked) - _NOT_LINKS
+        declared[path] = names
+        table = packages.setdefault((dirname(path), m.group(1)), {})
+        for name in names:
+            table.setdefault(name, []).append(path)
+    return {
+        "modules": modules,
+        "pkg_cache": {},
+        "packages": packages,
+        "file_pkg": file_pkg,
+        "declared": declared,
+    }
+
+
+def _closing(masked: str, start: int) -> int:
+    """Index of the `)` closing the `(` at `start - 1` (brackets counted; end of text if none)."""
+    depth = 1
+    for i in range(start, len(masked)):
+        c = masked[i]
+        if c in "({[":
+            depth += 1
+        elif c in ")}]":
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(masked)
+
+
+def top_level_names(masked: str) -> set[str]:
+    """The func (not method), type, var and const names declared at top level of a Go file."""
+    names: set[str] = set()
+    depth = 0
+    last = 0
+    for m in _DECL.finditer(masked):
+        if m.start() < last:  # inside a group already read
+            continue
+        depth += masked.count("{", last, m.start()) - masked.count("}", last, m.start())
+        last = m.start()
+        if depth > 0:
+            continue
+        kind, pos = m.group(1), m.end()
+        if kind == "func":
+            f = _FUNC_NAME.match(masked, pos)
+            if f:
+                names.add(f.group(1))
+            continue
+        if masked.startswith("(", pos):  # a group: one spec per line at the group's own depth
+            end = _closing(masked, pos + 1)
+            inner = 0
+            for line in masked[pos + 1 : end].split("\n"):
+                if inner == 0:
+                    spec = _NAME_LIST.match(line)
+                    if spec:
+                        names.update(n.strip() for n in spec.group(1).split(","))
+                inner += sum(line.count(c) for c in "({[") - sum(line.count(c) for c in ")}]")
+            last = end  # braces inside the group are balanced: skip them
+            continue
+        spec = _NAME_LIST.match(masked, pos)
+        if spec:
+            found_names = [n.strip() for n in spec.group(1).split(",")]
+            names.update(found_names[:1] if kind == "type" else found_names)
+    return {n for n in names if n and not n[0].isdigit()}
+
+
+def _same_package(repo: Repo, ctx: dict[str, Any], path: str) -> list[str]:
+    """Siblings this file depends on without an import (see the module docstring)."""
+    pkg = ctx["file_pkg"].get(path)
+    if pkg is None:
+        return []
+    d = dirname(path)
+    is_test = path.endswith("_test.go")
+    targets: set[str] = set()
+    if is_test:  # the package under test is compiled into this test: all of its files first
+        base = pkg[: -len("_test")] if pkg.endswith("_test") else pkg
+        targets.update(p for p in _package_files(repo, ctx, d) if ctx["file_pkg"].get(p) == base)
+    table = ctx["packages"].get((d, pkg))
+    if table:
+        masked = repo.masked(path, STYLE)
+        body = _PACKAGE.sub("", masked, count=1)
+        used = set(_SIMPLE.findall(body)) - ctx["declared"].get(path, frozenset())
+        for name in used & table.keys():
+            for sibling in table[name]:
+                if sibling != path and (is_test or not sibling.endswith("_test.go")):
+                    targets.add(sibling)
+    targets.discard(path)
+    return sorted(targets)
 
 
 def _package_files(repo: Repo, ctx: dict[str, Any], d: str) -> list[str]:
@@ -100,7 +215,11 @@ def _imports(text: str, masked: str) -> list[str]:
 
 def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
     text = repo.text(path)
-    if "import" not in text:
-        return []
-    masked = repo.masked(path, STYLE)
-    return [found(_resolve(repo, ctx, path, spec)) for spec in _imports(text, masked)]
+    results: list[Found] = []
+    if "import" in text:
+        masked = repo.masked(path, STYLE)
+        results = [found(_resolve(repo, ctx, path, spec)) for spec in _imports(text, masked)]
+    implicit = _same_package(repo, ctx, path)
+    if implicit:
+        results.append(Found(tuple(implicit), True, counted=False))
+    return results
