@@ -79,6 +79,7 @@ from repoloom.corpus.sources import (
     expand_source,
     is_git_url,
     iter_repository_files,
+    printable_name,
 )
 
 log = logging.getLogger(__name__)
@@ -311,9 +312,9 @@ def table_rows_to_raw(
     rows = []
     for repo, path, content in zip(repos, paths, contents, strict=True):
         raw = _table_file(path, 0, content, config.read)
-        rows.append(
-            {"repo": str(repo), "source": source, "task": -1, "order": 0, **_raw_fields(raw)}
-        )
+        # Repository names as the local reader gives them (sources._unique): one printable line.
+        name = printable_name(str(repo))
+        rows.append({"repo": name, "source": source, "task": -1, "order": 0, **_raw_fields(raw)})
     return pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
 
 
