@@ -284,10 +284,10 @@ def read_task_files(row: dict, config: CorpusConfig) -> list[dict]:
     try:
         for order, raw in enumerate(iter_repository_files(task, config.read)):
             rows.append({**base, "order": order, **_raw_fields(raw)})
-    except SourceError as exc:
-        return [{**base, "order": -1, "error": str(exc)}]
+    except SourceError as exc:  # the message may quote a location that is not UTF-8
+        return [{**base, "order": -1, "error": printable_name(str(exc))}]
     except Exception:  # a reader bug must cost one repository, not the whole run
-        return [{**base, "order": -1, "error": traceback.format_exc(limit=5)}]
+        return [{**base, "order": -1, "error": printable_name(traceback.format_exc(limit=5))}]
     return [{**base, "order": -1, "error": None}, *rows]
 
 
