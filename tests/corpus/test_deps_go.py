@@ -155,3 +155,30 @@ def test_in_a_build_the_test_file_follows_its_package_in_one_sample(tmp_path):
     for test in ("calc_test.go", "example_test.go", "helpers_test.go"):
         assert order.index(test) > max(order.index("calc.go"), order.index("types.go"))
     assert order.index("helpers_test.go") < order.index("calc_test.go")
+
+
+def test_members_and_local_names_are_not_uses_of_package_names(tmp_path):
+    """Measured against go/parser's resolution (BENCHMARKS.md): a method's name, a struct field
+    or interface method, a composite-literal key, a parameter or a local variable that happens
+    to share a sibling's top-level name is not a use of it; an embedded type and a `case`
+    value are."""
+    e = edges(
+        tmp_path,
+        {
+            "decl.go": (
+                'package p\n\nfunc Error() string { return "" }\nvar Value = 1\n'
+                "func root() {}\nvar v = 2\ntype Base struct{}\nconst Mode = 3\n"
+            ),
+            "method.go": 'package p\n\ntype E struct{}\n\nfunc (e E) Error() string { return "e" }\n',
+            "field.go": "package p\n\ntype S struct {\n\tValue int\n\tError, Other string\n}\n",
+            "iface.go": "package p\n\ntype I interface {\n\tError() string\n}\n",
+            "key.go": "package p\n\ntype K struct{ Value int }\n\nvar k = K{Value: 1}\n",
+            "param.go": "package p\n\nfunc Dir(root string) string { return root }\n",
+            "local.go": "package p\n\nfunc sum(xs []int) (t int) {\n\tfor _, v := range xs {\n"
+            "\t\tt += v\n\t}\n\treturn t\n}\n",
+            "embed.go": "package p\n\ntype D struct {\n\tBase\n}\n",
+            "case.go": "package p\n\nfunc m(x int) bool {\n\tswitch x {\n\tcase Mode:\n"
+            "\t\treturn true\n\t}\n\treturn false\n}\n",
+        },
+    )
+    assert e == {("embed.go", "decl.go"), ("case.go", "decl.go")}

@@ -41,6 +41,15 @@ _FUNC_NAME = re.compile(r"(\w+)\s*[\[(]")  # not a method: `func (r T) M(` start
 _NAME_LIST = re.compile(r"[ \t]*(\w+(?:[ \t]*,[ \t]*\w+)*)")
 _SIMPLE = re.compile(r"\.\s*\w+|(\w+)")  # group 1: an identifier not after a `.`
 _NOT_LINKS = frozenset({"_", "init", "main"})  # declared many times, never referenced by name
+_WORD = re.compile(r"\w+")
+_FUNC_KW = re.compile(r"(?<![\w.])func\b")
+_METHOD_NAME = re.compile(r"(?<![\w.])func[ \t]*\([^()\n]*\)[ \t]*(\w+)")
+_BODY_OPEN = re.compile(r"(?<![\w.])(?:struct|interface)[ \t]*\{")
+# A field `A, B T` or `A T`, or an interface method `M(`; an embedded type alone is a use.
+_MEMBER_LINE = re.compile(r"[ \t]*(\w+(?:[ \t]*,[ \t]*\w+)*)(?=[ \t]+[^\s/]|\()")
+_KEY = re.compile(r"[{,][ \t\n]*(\w+)[ \t]*:(?!=)")  # `T{Key: v}`; not `a[i:j]`, not `:=`
+_CASE = re.compile(r"[ \t]*(?:case|default)\b")
+_VAR_KW = re.compile(r"(?<![\w.])var[ \t]+(\w+(?:[ \t]*,[ \t]*\w+)*)")
 
 
 def prepare(repo: Repo) -> dict[str, Any]:
@@ -126,6 +135,139 @@ def top_level_names(masked: str) -> set[str]:
     return {n for n in names if n and not n[0].isdigit()}
 
 
+def _balanced(masked: str, start: int) -> int:
+    """Index just past the bracket group opening at `start` (end of text if it never closes)."""
+    depth = 0
+    for i in range(start, len(masked)):
+        c = masked[i]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return len(masked)
+
+
+def _skip_space(masked: str, pos: int) -> int:
+    while pos < len(masked) and masked[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _split_top(text: str) -> list[str]:
+    """`text` split at the commas outside brackets."""
+    parts, depth, last = [], 0, 0
+    for i, c in enumerate(text):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append(text[last:i])
+            last = i + 1
+    parts.append(text[last:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _field_names(group: str) -> list[str]:
+    """Names of a parameter/result/receiver list `a, b int, c string` (none if unnamed)."""
+    parts = _split_top(group)
+    split = [p.split(None, 1) for p in parts]
+    if not any(len(t) == 2 and t[0].isidentifier() and not t[1].startswith(".") for t in split):
+        return []  # `(int, error)`: types only
+    return [t[0] for t in split if t and t[0].isidentifier()]
+
+
+def _names_before(masked: str, end: int) -> list[str]:
+    """The identifier list `a, b` that ends just before `end` (as in `for a, b := range`)."""
+    names = []
+    pos = end
+    while True:
+        while pos > 0 and masked[pos - 1] in " \t":
+            pos -= 1
+        stop = pos
+        while pos > 0 and (masked[pos - 1].isalnum() or masked[pos - 1] == "_"):
+            pos -= 1
+        if pos == stop:
+            return names
+        names.append(masked[pos:stop])
+        while pos > 0 and masked[pos - 1] in " \t":
+            pos -= 1
+        if pos == 0 or masked[pos - 1] != ",":
+            return names
+        pos -= 1
+
+
+def _local_names(masked: str) -> set[str]:
+    """Names a file declares inside functions: parameters, results and receivers of every
+    func (declared or literal), `:=` left-hand sides and `var` names; a use of such a name is
+    taken as the local one (shadowing is not scoped: a file-wide approximation)."""
+    names: set[str] = set()
+    for m in _FUNC_KW.finditer(masked):
+        pos = _skip_space(masked, m.end())
+        for _ in range(5):  # receiver, name, type parameters, parameters, results
+            if pos >= len(masked):
+                break
+            c = masked[pos]
+            if c == "(":
+                end = _balanced(masked, pos)
+                names.update(_field_names(masked[pos + 1 : end - 1]))
+                pos = _skip_space(masked, end)
+            elif c == "[":
+                pos = _skip_space(masked, _balanced(masked, pos))
+            elif c.isalpha() or c == "_":
+                ident = _WORD.match(masked, pos)
+                pos = _skip_space(masked, ident.end())
+            else:
+                break
+    # `a, b := ...`: read backwards from each `:=` (a regex ending in `:=` would retry a long
+    # identifier list from each of its positions: quadratic on a generated table).
+    pos = masked.find(":=")
+    while pos >= 0:
+        names.update(_names_before(masked, pos))
+        pos = masked.find(":=", pos + 2)
+    names.discard("")
+    for m in _VAR_KW.finditer(masked):
+        names.update(n.strip() for n in m.group(1).split(","))
+    return names
+
+
+def _member_positions(masked: str) -> set[int]:
+    """Where a name is declared as a member, not used: method names (`func (r T) Name`), field
+    and method names in `struct {...}` / `interface {...}` bodies, composite-literal keys."""
+    where: set[int] = set()
+    for m in _METHOD_NAME.finditer(masked):
+        where.add(m.start(1))
+    for m in _BODY_OPEN.finditer(masked):
+        start = m.end() - 1
+        end = _balanced(masked, start)
+        offset = start + 1
+        depth = 0
+        for line in masked[start + 1 : end - 1].split("\n"):
+            if depth == 0:
+                member = _MEMBER_LINE.match(line)
+                if member:
+                    for name in _WORD.finditer(member.group(1)):
+                        where.add(offset + member.start(1) + name.start())
+            depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
+            offset += len(line) + 1
+    for m in _KEY.finditer(masked):
+        line_start = masked.rfind("\n", 0, m.start()) + 1
+        if not _CASE.match(masked, line_start):
+            where.add(m.start(1))
+    return where
+
+
+def used_package_names(masked: str) -> set[str]:
+    """Identifiers a Go file uses that may name a package-level declaration of a sibling:
+    unqualified (not after a `.`), not a member's declared name, not a local name."""
+    body = _PACKAGE.sub(lambda m: " " * len(m.group()), masked, count=1)
+    members = _member_positions(body)
+    used = {m.group(1) for m in _SIMPLE.finditer(body) if m.group(1) and m.start(1) not in members}
+    return used - _local_names(body)
+
+
 def _same_package(repo: Repo, ctx: dict[str, Any], path: str) -> list[str]:
     """Siblings this file depends on without an import (see the module docstring)."""
     pkg = ctx["file_pkg"].get(path)
@@ -139,9 +281,8 @@ def _same_package(repo: Repo, ctx: dict[str, Any], path: str) -> list[str]:
         targets.update(p for p in _package_files(repo, ctx, d) if ctx["file_pkg"].get(p) == base)
     table = ctx["packages"].get((d, pkg))
     if table:
-        masked = repo.masked(path, STYLE)
-        body = _PACKAGE.sub("", masked, count=1)
-        used = set(_SIMPLE.findall(body)) - ctx["declared"].get(path, frozenset())
+        used = used_package_names(repo.masked(path, STYLE))
+        used -= ctx["declared"].get(path, frozenset())
         for name in used & table.keys():
             for sibling in table[name]:
                 if sibling != path and (is_test or not sibling.endswith("_test.go")):
