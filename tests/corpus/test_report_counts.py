@@ -14,7 +14,7 @@ from repoloom.corpus.build import build_corpus
 from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.sources import expand_sources
 
-from .conftest import make_repos
+from .conftest import assert_funnel_adds_up, make_repos
 
 
 def _config() -> CorpusConfig:
@@ -26,15 +26,6 @@ def _config() -> CorpusConfig:
 def _in_samples(out: Path) -> tuple[int, int]:
     rows = pq.read_table(out / "samples").to_pylist()
     return len(rows), sum(len(r["paths"]) for r in rows)
-
-
-def _check_funnel(report: dict) -> None:
-    previous = report["files_in"]
-    for step in report["steps"]:
-        assert step["in"] == previous, step
-        assert step["in"] - sum(step["dropped"].values()) == step["out"], step
-        previous = step["out"]
-    assert previous == report["files_kept"]
 
 
 def _repos_with_a_copy(root: Path) -> list[str]:
@@ -57,7 +48,7 @@ def test_kept_is_the_count_in_the_samples_after_sample_dedup(tmp_path):
     assert last["in"] == report["files_before_dedup"] > n_files  # the copy's files left
     assert last["samples_in"] - last["samples_out"] == sum(last["samples_dropped"].values())
     assert last["samples_out"] == n_samples
-    _check_funnel(report)
+    assert_funnel_adds_up(report)
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "<td>dedup_samples</td>" in html and f"{n_files:,} kept" in html
 
@@ -74,7 +65,7 @@ def test_a_file_level_pass_is_its_own_stage(tmp_path):
     files_stage = report["steps"][-2]
     assert files_stage["dropped"].get("exact-dup-file", 0) > 0
     assert report["files_kept"] == _in_samples(out)[1]
-    _check_funnel(report)
+    assert_funnel_adds_up(report)
 
 
 def test_cli_summary_prints_every_stage_and_the_kept_count_of_the_samples(tmp_path, capsys):

@@ -32,6 +32,8 @@ from repoloom.corpus.sources import (
 )
 from repoloom.corpus.steps import FAIL_STEP_ENV
 
+from .conftest import assert_funnel_adds_up
+
 # An ordinary module that passes every filter and screen (kept in the default build).
 GOOD = (
     "def moving_average(values, window_size):\n"
@@ -284,14 +286,6 @@ def test_a_build_over_every_source_kind_with_bad_names_finishes(tmp_path):
     json.loads((out / "report.json").read_text(encoding="utf-8"))
 
 
-def _funnel_adds_up(report: dict) -> None:
-    previous = report["files_in"]
-    for step in report["steps"]:
-        assert step["in"] == previous, step
-        assert step["in"] - sum(step["dropped"].values()) == step["out"], step
-        previous = step["out"]
-
-
 @pytest.mark.parametrize(
     ("fault", "step", "reason"),
     [
@@ -325,7 +319,7 @@ def test_a_step_that_raises_for_one_file_removes_that_file_only(
     kept = sorted(p for s in _rows(out / "samples") for p in s["paths"])
     assert kept == ["mod0.py", "mod1.py", "mod2.py"]
     assert report["files_kept"] == clean.report["files_kept"] - 1 == 3
-    _funnel_adds_up(report)
+    assert_funnel_adds_up(report)
 
 
 def test_a_step_that_raises_for_every_file_fails_the_repository_not_the_build(

@@ -85,18 +85,18 @@ def prepare(repo: Repo) -> dict[str, Any]:
     }
 
 
-def _closing(masked: str, start: int) -> int:
-    """Index of the `)` closing the `(` at `start - 1` (brackets counted; end of text if none)."""
-    depth = 1
-    for i in range(start, len(masked)):
-        c = masked[i]
-        if c in "({[":
-            depth += 1
-        elif c in ")}]":
-            depth -= 1
-            if depth == 0:
-                return i
-    return len(masked)
+def _outer_lines(masked: str, start: int, end: int) -> list[tuple[int, str]]:
+    """(offset, line) of the lines of `masked[start:end]` that start outside any bracket opened
+    inside that span: the specs of a declaration group, the members of a struct body."""
+    lines = []
+    depth = 0
+    offset = start
+    for line in masked[start:end].split("\n"):
+        if depth == 0:
+            lines.append((offset, line))
+        depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
+        offset += len(line) + 1
+    return lines
 
 
 def top_level_names(masked: str) -> set[str]:
@@ -118,14 +118,11 @@ def top_level_names(masked: str) -> set[str]:
                 names.add(f.group(1))
             continue
         if masked.startswith("(", pos):  # a group: one spec per line at the group's own depth
-            end = _closing(masked, pos + 1)
-            inner = 0
-            for line in masked[pos + 1 : end].split("\n"):
-                if inner == 0:
-                    spec = _NAME_LIST.match(line)
-                    if spec:
-                        names.update(n.strip() for n in spec.group(1).split(","))
-                inner += sum(line.count(c) for c in "({[") - sum(line.count(c) for c in ")}]")
+            end = _balanced(masked, pos)
+            for _, line in _outer_lines(masked, pos + 1, end - 1):
+                spec = _NAME_LIST.match(line)
+                if spec:
+                    names.update(n.strip() for n in spec.group(1).split(","))
             last = end  # braces inside the group are balanced: skip them
             continue
         spec = _NAME_LIST.match(masked, pos)
@@ -241,17 +238,11 @@ def _member_positions(masked: str) -> set[int]:
         where.add(m.start(1))
     for m in _BODY_OPEN.finditer(masked):
         start = m.end() - 1
-        end = _balanced(masked, start)
-        offset = start + 1
-        depth = 0
-        for line in masked[start + 1 : end - 1].split("\n"):
-            if depth == 0:
-                member = _MEMBER_LINE.match(line)
-                if member:
-                    for name in _WORD.finditer(member.group(1)):
-                        where.add(offset + member.start(1) + name.start())
-            depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
-            offset += len(line) + 1
+        for offset, line in _outer_lines(masked, start + 1, _balanced(masked, start) - 1):
+            member = _MEMBER_LINE.match(line)
+            if member:
+                for name in _WORD.finditer(member.group(1)):
+                    where.add(offset + member.start(1) + name.start())
     for m in _KEY.finditer(masked):
         line_start = masked.rfind("\n", 0, m.start()) + 1
         if not _CASE.match(masked, line_start):
