@@ -17,8 +17,11 @@ On the Go projects of the pinned `benchmark` manifest (Debian golang-*-dev sourc
    two files of the same package, without the test -> package edges (added for every test file
    by design). Precision and recall per project.
 
+3. **Speed** (`--speed`, with `--baseline-src`): CPU seconds of `parse_dependencies` over all
+   Go projects with each code base, alternating, three rounds each.
+
     .venv/bin/python benchmarks/go_test_join.py --data ~/.cache/repoloom/benchmark-corpus \\
-        --skip-fetch --baseline-src /tmp/base/src
+        --skip-fetch --baseline-src /tmp/base/src [--speed]
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ func main() {
 				if !ok || id.Obj == nil || pkg.Scope.Lookup(id.Name) != id.Obj {
 					return true
 				}
-				decl := fset.Position(id.Obj.Pos()).Filename
+				decl := fset.PositionFor(id.Obj.Pos(), false).Filename // not //line-adjusted
 				edge := [2]string{path, decl}
 				if decl != path && !seen[edge] {
 					seen[edge] = true
@@ -213,6 +216,38 @@ def name_edges(project: Path, packages: list[dict], tool: Path) -> dict[str, flo
     }
 
 
+SPEED = """
+import sys, time
+from pathlib import Path
+from repoloom.corpus.deps import parse_dependencies
+from repoloom.corpus.repo import load_repository
+repos = [load_repository(p) for p in sys.argv[1:]]
+started = time.process_time()
+edges = sum(len(parse_dependencies(r.texts, r.languages).edges) for r in repos)
+print(time.process_time() - started, edges)
+"""
+
+
+def speed(projects: list[Path], baseline: Path, rounds: int = 3) -> dict[str, list[float]]:
+    """CPU seconds of parse_dependencies on the projects: this tree vs the baseline, alternating."""
+    seconds: dict[str, list[float]] = {"before": [], "after": []}
+    edges: dict[str, int] = {}
+    for _ in range(rounds):
+        for label, src in (("before", baseline), ("after", ROOT / "src")):
+            env = {**os.environ, "PYTHONPATH": str(src)}
+            done = subprocess.run(
+                [sys.executable, "-c", SPEED, *map(str, projects)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            cpu, n = done.stdout.split()
+            seconds[label].append(round(float(cpu), 2))
+            edges[label] = int(n)
+    return {"cpu_seconds": seconds, "edges": edges}
+
+
 def compile_reference(work: Path) -> Path:
     source = work / "goref" / "main.go"
     source.parent.mkdir(parents=True, exist_ok=True)
@@ -230,7 +265,12 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "go-test-join")
     parser.add_argument("--skip-fetch", action="store_true")
     parser.add_argument("--baseline-src", type=Path, help="src/ of the code before the change")
+    parser.add_argument("--speed", action="store_true", help="time parse_dependencies only")
     args = parser.parse_args()
+    if args.speed:
+        result = speed(go_projects(args.data.expanduser()), args.baseline_src)
+        print(json.dumps(result, indent=1))
+        return 0
     if not args.skip_fetch:
         from repoloom.corpus.fetch import Manifest, fetch_manifest, load_manifest
 
