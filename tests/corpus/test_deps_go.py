@@ -133,9 +133,10 @@ def test_top_level_names_of_groups_generics_and_methods():
         "func Map[T, U any](xs []T, f func(T) U) []U { var inner int; _ = inner; return nil }\n"
         "func (l List[T]) Len() int { return len(l) }\n"
         "var single, pair = 1, 2\n"
+        "var (\n\tmode = fmt.Sprint(1) +\n\t\tfmt.Sprint(2)\n)\n"  # `fmt` continues mode's value
     )
     assert top_level_names(mask(src, "go")) == {
-        "A", "B", "C", "D", "x", "y", "z", "Point", "ID", "List", "Map", "single", "pair",
+        "A", "B", "C", "D", "x", "y", "z", "Point", "ID", "List", "Map", "single", "pair", "mode",
     }  # fmt: skip
 
 

@@ -24,6 +24,7 @@ test). These implicit edges are not counted as statements.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ._base import Found, Repo, dirname, found, join, norm, starts_token
@@ -38,7 +39,8 @@ _PACKAGE = re.compile(r"^[ \t]*package[ \t]+(\w+)", re.M)
 # A top-level declaration starts a line; brace depth (counted between matches) tells top level.
 _DECL = re.compile(r"^[ \t]*(func|type|var|const)\b[ \t]*", re.M)
 _FUNC_NAME = re.compile(r"(\w+)\s*[\[(]")  # not a method: `func (r T) M(` starts with `(`
-_NAME_LIST = re.compile(r"[ \t]*(\w+(?:[ \t]*,[ \t]*\w+)*)")
+# A spec's names: not the start of a continued expression (`pkg.Name |`, `f(`) in a group.
+_NAME_LIST = re.compile(r"[ \t]*(\w++(?:[ \t]*,[ \t]*\w++)*+)(?![ \t]*[.(])")
 _SIMPLE = re.compile(r"\.\s*\w+|(\w+)")  # group 1: an identifier not after a `.`
 _NOT_LINKS = frozenset({"_", "init", "main"})  # declared many times, never referenced by name
 _WORD = re.compile(r"\w+")
@@ -49,7 +51,8 @@ _BODY_OPEN = re.compile(r"(?<![\w.])(?:struct|interface)[ \t]*\{")
 _MEMBER_LINE = re.compile(r"[ \t]*(\w+(?:[ \t]*,[ \t]*\w+)*)(?=[ \t]+[^\s/]|\()")
 _KEY = re.compile(r"[{,][ \t\n]*(\w+)[ \t]*:(?!=)")  # `T{Key: v}`; not `a[i:j]`, not `:=`
 _CASE = re.compile(r"[ \t]*(?:case|default)\b")
-_VAR_KW = re.compile(r"(?<![\w.])var[ \t]+(\w+(?:[ \t]*,[ \t]*\w+)*)")
+_ALIAS = re.compile(r"(?m)^[ \t]*(?:import[ \t]+)?(\w+)[ \t]+[\"`]")  # `alias "path"`
+_VAR_KW = re.compile(r"(?<![\w.])(?:var|const)[ \t]+(\w+(?:[ \t]*,[ \t]*\w+)*)")
 
 
 def prepare(repo: Repo) -> dict[str, Any]:
@@ -250,13 +253,24 @@ def _member_positions(masked: str) -> set[int]:
     return where
 
 
-def used_package_names(masked: str) -> set[str]:
+def _import_names(spec: str) -> list[str]:
+    """Names an import path may bind: its last element, the one before a `/vN` suffix, and the
+    part before a `.vN` (gopkg.in/yaml.v3); an alias is read from the import itself."""
+    parts = spec.split("/")
+    names = [parts[-1], parts[-1].split(".", 1)[0]]
+    if len(parts) > 1 and re.fullmatch(r"v\d+", parts[-1]):
+        names.append(parts[-2])
+    return names
+
+
+def used_package_names(masked: str, imported: Iterable[str] = ()) -> set[str]:
     """Identifiers a Go file uses that may name a package-level declaration of a sibling:
-    unqualified (not after a `.`), not a member's declared name, not a local name."""
+    unqualified (not after a `.`), not a member's declared name, not a local name, not the name
+    of a package the file imports (Go forbids a package-level name equal to a file's import)."""
     body = _PACKAGE.sub(lambda m: " " * len(m.group()), masked, count=1)
     members = _member_positions(body)
     used = {m.group(1) for m in _SIMPLE.finditer(body) if m.group(1) and m.start(1) not in members}
-    return used - _local_names(body)
+    return used - _local_names(body) - set(imported)
 
 
 def _same_package(repo: Repo, ctx: dict[str, Any], path: str) -> list[str]:
@@ -272,7 +286,12 @@ def _same_package(repo: Repo, ctx: dict[str, Any], path: str) -> list[str]:
         targets.update(p for p in _package_files(repo, ctx, d) if ctx["file_pkg"].get(p) == base)
     table = ctx["packages"].get((d, pkg))
     if table:
-        used = used_package_names(repo.masked(path, STYLE))
+        text = repo.text(path)
+        masked = repo.masked(path, STYLE)
+        imports = _imports(text, masked) if "import" in text else []
+        imported = {name for spec in imports for name in _import_names(spec)}
+        imported.update(_ALIAS.findall(masked))
+        used = used_package_names(masked, imported)
         used -= ctx["declared"].get(path, frozenset())
         for name in used & table.keys():
             for sibling in table[name]:
