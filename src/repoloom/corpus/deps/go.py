@@ -24,6 +24,7 @@ test). These implicit edges are not counted as statements.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,15 +45,20 @@ _NAME_LIST = re.compile(r"[ \t]*(\w++(?:[ \t]*,[ \t]*\w++)*+)(?![ \t]*[.(])")
 _SIMPLE = re.compile(r"\.\s*\w+|(\w+)")  # group 1: an identifier not after a `.`
 _NOT_LINKS = frozenset({"_", "init", "main"})  # declared many times, never referenced by name
 _WORD = re.compile(r"\w+")
-_FUNC_KW = re.compile(r"(?<![\w.])func\b")
+_BRACKET = re.compile(r"[()\[\]{}]")
+_BRACKET_NL = re.compile(r"[()\[\]{}\n]")
 _METHOD_NAME = re.compile(r"(?<![\w.])func[ \t]*\([^()\n]*\)[ \t]*(\w+)")
+# A composite-literal key; a `case A, B:` clause is matched whole first (group empty).
+_KEY_OR_CASE = re.compile(r"(?m)^[ \t]*case\b[^:\n]*:|[{,][ \t\n]*(\w+)[ \t]*:(?!=)")
+_SHORT_DECL = re.compile(r"(?<![\w,])(?<!, )(\w++(?:[ \t]*,[ \t]*\w++)*+)[ \t]*:=")
+# A parameter/result/receiver name: followed by its type (bounded look-ahead: linear).
+_PARAM = re.compile(r"[(\[,][ \t]*(\w+)(?=(?:[ \t]*,[ \t]*\w+){0,16}[ \t]+[\w*\[.])")
+_VAR_CONST = re.compile(r"(?<![\w.])(?:var|const)[ \t]+(\w+(?:[ \t]*,[ \t]*\w+)*)")
 _BODY_OPEN = re.compile(r"(?<![\w.])(?:struct|interface)[ \t]*\{")
 # A field `A, B T` or `A T`, or an interface method `M(`; an embedded type alone is a use.
 _MEMBER_LINE = re.compile(r"[ \t]*(\w+(?:[ \t]*,[ \t]*\w+)*)(?=[ \t]+[^\s/]|\()")
-_KEY = re.compile(r"[{,][ \t\n]*(\w+)[ \t]*:(?!=)")  # `T{Key: v}`; not `a[i:j]`, not `:=`
 _CASE = re.compile(r"[ \t]*(?:case|default)\b")
 _ALIAS = re.compile(r"(?m)^[ \t]*(?:import[ \t]+)?(\w+)[ \t]+[\"`]")  # `alias "path"`
-_VAR_KW = re.compile(r"(?<![\w.])(?:var|const)[ \t]+(\w+(?:[ \t]*,[ \t]*\w+)*)")
 
 
 def prepare(repo: Repo) -> dict[str, Any]:
@@ -91,14 +97,21 @@ def prepare(repo: Repo) -> dict[str, Any]:
 def _outer_lines(masked: str, start: int, end: int) -> list[tuple[int, str]]:
     """(offset, line) of the lines of `masked[start:end]` that start outside any bracket opened
     inside that span: the specs of a declaration group, the members of a struct body."""
-    lines = []
+    starts = [start]
     depth = 0
-    offset = start
-    for line in masked[start:end].split("\n"):
-        if depth == 0:
-            lines.append((offset, line))
-        depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
-        offset += len(line) + 1
+    for m in _BRACKET_NL.finditer(masked, start, end):  # only brackets and newlines: C speed
+        c = m.group()
+        if c == "\n":
+            if depth == 0:
+                starts.append(m.end())
+        elif c in "([{":
+            depth += 1
+        else:
+            depth -= 1
+    lines = []
+    for offset in starts:
+        stop = masked.find("\n", offset, end)
+        lines.append((offset, masked[offset : end if stop < 0 else stop]))
     return lines
 
 
@@ -138,119 +151,40 @@ def top_level_names(masked: str) -> set[str]:
 def _balanced(masked: str, start: int) -> int:
     """Index just past the bracket group opening at `start` (end of text if it never closes)."""
     depth = 0
-    for i in range(start, len(masked)):
-        c = masked[i]
-        if c in "([{":
+    for m in _BRACKET.finditer(masked, start):
+        if m.group() in "([{":
             depth += 1
-        elif c in ")]}":
+        else:
             depth -= 1
             if depth == 0:
-                return i + 1
+                return m.end()
     return len(masked)
 
 
-def _skip_space(masked: str, pos: int) -> int:
-    while pos < len(masked) and masked[pos] in " \t\r\n":
-        pos += 1
-    return pos
-
-
-def _split_top(text: str) -> list[str]:
-    """`text` split at the commas outside brackets."""
-    parts, depth, last = [], 0, 0
-    for i, c in enumerate(text):
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts.append(text[last:i])
-            last = i + 1
-    parts.append(text[last:])
-    return [p.strip() for p in parts if p.strip()]
-
-
-def _field_names(group: str) -> list[str]:
-    """Names of a parameter/result/receiver list `a, b int, c string` (none if unnamed)."""
-    parts = _split_top(group)
-    split = [p.split(None, 1) for p in parts]
-    if not any(len(t) == 2 and t[0].isidentifier() and not t[1].startswith(".") for t in split):
-        return []  # `(int, error)`: types only
-    return [t[0] for t in split if t and t[0].isidentifier()]
-
-
-def _names_before(masked: str, end: int) -> list[str]:
-    """The identifier list `a, b` that ends just before `end` (as in `for a, b := range`)."""
-    names = []
-    pos = end
-    while True:
-        while pos > 0 and masked[pos - 1] in " \t":
-            pos -= 1
-        stop = pos
-        while pos > 0 and (masked[pos - 1].isalnum() or masked[pos - 1] == "_"):
-            pos -= 1
-        if pos == stop:
-            return names
-        names.append(masked[pos:stop])
-        while pos > 0 and masked[pos - 1] in " \t":
-            pos -= 1
-        if pos == 0 or masked[pos - 1] != ",":
-            return names
-        pos -= 1
-
-
-def _local_names(masked: str) -> set[str]:
-    """Names a file declares inside functions: parameters, results and receivers of every
-    func (declared or literal), `:=` left-hand sides and `var` names; a use of such a name is
-    taken as the local one (shadowing is not scoped: a file-wide approximation)."""
+def _local_names(body: str) -> set[str]:
+    """Names the file declares inside functions: `:=` left-hand sides, parameter, result and
+    receiver names (`(a, b T`), `var`/`const` names. A use of such a name is taken as the local
+    one: shadowing is file-wide, not scoped (an approximation, measured in BENCHMARKS.md)."""
     names: set[str] = set()
-    for m in _FUNC_KW.finditer(masked):
-        pos = _skip_space(masked, m.end())
-        for _ in range(5):  # receiver, name, type parameters, parameters, results
-            if pos >= len(masked):
-                break
-            c = masked[pos]
-            if c == "(":
-                end = _balanced(masked, pos)
-                names.update(_field_names(masked[pos + 1 : end - 1]))
-                pos = _skip_space(masked, end)
-            elif c == "[":
-                pos = _skip_space(masked, _balanced(masked, pos))
-            elif c.isalpha() or c == "_":
-                ident = _WORD.match(masked, pos)
-                pos = _skip_space(masked, ident.end())
-            else:
-                break
-    # `a, b := ...`: read backwards from each `:=` (a regex ending in `:=` would retry a long
-    # identifier list from each of its positions: quadratic on a generated table).
-    pos = masked.find(":=")
-    while pos >= 0:
-        names.update(_names_before(masked, pos))
-        pos = masked.find(":=", pos + 2)
-    names.discard("")
-    for m in _VAR_KW.finditer(masked):
-        names.update(n.strip() for n in m.group(1).split(","))
+    for group in _SHORT_DECL.findall(body) + _VAR_CONST.findall(body):
+        names.update(n.strip() for n in group.split(","))
+    names.update(_PARAM.findall(body))
     return names
 
 
-def _member_positions(masked: str) -> set[int]:
-    """Where a name is declared as a member, not used: method names (`func (r T) Name`), field
-    and method names in `struct {...}` / `interface {...}` bodies, composite-literal keys."""
-    where: set[int] = set()
-    for m in _METHOD_NAME.finditer(masked):
-        where.add(m.start(1))
-    for m in _BODY_OPEN.finditer(masked):
+def _member_counts(body: str, names: set[str]) -> Counter[str]:
+    """How often each of `names` is declared as a member, not used: a method's name
+    (`func (r T) Name`), a field or method name in a `struct {...}` / `interface {...}` body, a
+    composite-literal key (`T{Name: v}`; a `case A, B:` clause is skipped whole)."""
+    counts: Counter[str] = Counter(n for n in _METHOD_NAME.findall(body) if n in names)
+    counts.update(n for n in _KEY_OR_CASE.findall(body) if n in names)
+    for m in _BODY_OPEN.finditer(body):
         start = m.end() - 1
-        for offset, line in _outer_lines(masked, start + 1, _balanced(masked, start) - 1):
+        for _, line in _outer_lines(body, start + 1, _balanced(body, start) - 1):
             member = _MEMBER_LINE.match(line)
             if member:
-                for name in _WORD.finditer(member.group(1)):
-                    where.add(offset + member.start(1) + name.start())
-    for m in _KEY.finditer(masked):
-        line_start = masked.rfind("\n", 0, m.start()) + 1
-        if not _CASE.match(masked, line_start):
-            where.add(m.start(1))
-    return where
+                counts.update(n for n in _WORD.findall(member.group(1)) if n in names)
+    return counts
 
 
 def _import_names(spec: str) -> list[str]:
@@ -263,14 +197,27 @@ def _import_names(spec: str) -> list[str]:
     return names
 
 
-def used_package_names(masked: str, imported: Iterable[str] = ()) -> set[str]:
+def used_package_names(
+    masked: str, imported: Iterable[str] = (), wanted: Iterable[str] | None = None
+) -> set[str]:
     """Identifiers a Go file uses that may name a package-level declaration of a sibling:
     unqualified (not after a `.`), not a member's declared name, not a local name, not the name
-    of a package the file imports (Go forbids a package-level name equal to a file's import)."""
+    of a package the file imports (Go forbids a package-level name equal to a file's import).
+    `wanted`: only these names matter (the siblings' declarations); nothing more is done for a
+    file that uses none of them."""
     body = _PACKAGE.sub(lambda m: " " * len(m.group()), masked, count=1)
-    members = _member_positions(body)
-    used = {m.group(1) for m in _SIMPLE.finditer(body) if m.group(1) and m.start(1) not in members}
-    return used - _local_names(body) - set(imported)
+    occurrences = Counter(_SIMPLE.findall(body))  # C-speed scans and counts throughout
+    names = set(occurrences) - set(imported)
+    names.discard("")
+    if wanted is not None:
+        names &= set(wanted)
+    if names:
+        names -= _local_names(body)
+    if not names:
+        return names
+    members = _member_counts(body, names)
+    # Used: some occurrence is not a member's declaration.
+    return {n for n in names if occurrences[n] > members[n]}
 
 
 def _same_package(repo: Repo, ctx: dict[str, Any], path: str) -> list[str]:
@@ -285,18 +232,19 @@ def _same_package(repo: Repo, ctx: dict[str, Any], path: str) -> list[str]:
         base = pkg[: -len("_test")] if pkg.endswith("_test") else pkg
         targets.update(p for p in _package_files(repo, ctx, d) if ctx["file_pkg"].get(p) == base)
     table = ctx["packages"].get((d, pkg))
-    if table:
+    # Only names declared elsewhere can link this file to a sibling (most packages of one file
+    # and files that declare everything they use are done here).
+    if table and not ctx["declared"].get(path, frozenset()).issuperset(table):
         text = repo.text(path)
         masked = repo.masked(path, STYLE)
         imports = _imports(text, masked) if "import" in text else []
         imported = {name for spec in imports for name in _import_names(spec)}
-        imported.update(_ALIAS.findall(masked))
-        used = used_package_names(masked, imported)
-        used -= ctx["declared"].get(path, frozenset())
-        for name in used & table.keys():
-            for sibling in table[name]:
-                if sibling != path and (is_test or not sibling.endswith("_test.go")):
-                    targets.add(sibling)
+        first = _DECL.search(masked)  # imports precede every declaration
+        imported.update(_ALIAS.findall(masked, 0, first.start() if first else len(masked)))
+        own = ctx["declared"].get(path, frozenset())
+        used = used_package_names(masked, imported, table.keys() - own)
+        siblings = set().union(*(table[name] for name in used))
+        targets.update(f for f in siblings if is_test or not f.endswith("_test.go"))
     targets.discard(path)
     return sorted(targets)
 
