@@ -92,7 +92,9 @@ def main() -> None:
     p.add_argument("--list", action="store_true", help="screen and list the drops per rule")
     p.add_argument("--sample", type=int, default=60, help="drops per rule to label (--list)")
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--result", type=Path, default=ROOT / "benchmarks/results/quality_precision.json")
+    p.add_argument(
+        "--result", type=Path, default=ROOT / "benchmarks/results/quality_precision.json"
+    )
     args = p.parse_args()
     warnings.simplefilter("ignore")
     if args.list:
@@ -134,7 +136,9 @@ def main() -> None:
         precision = b["right"] / b["labelled"] if b["labelled"] else None
         table[rule] = {"drops": drops[rule], **b, "precision": precision}
         shown = "-" if precision is None else f"{100 * precision:.1f}%"
-        print(f"| {rule} | {drops[rule]} | {b['labelled']} | {b['right']} | {b['wrong']} | {shown} |")
+        print(
+            f"| {rule} | {drops[rule]} | {b['labelled']} | {b['right']} | {b['wrong']} | {shown} |"
+        )
     args.result.parent.mkdir(parents=True, exist_ok=True)
     args.result.write_text(json.dumps(table, indent=1) + "\n")
 

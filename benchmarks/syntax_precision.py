@@ -37,10 +37,8 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import subprocess
 import tarfile
-import tempfile
 import time
 import warnings
 from collections import Counter, defaultdict
@@ -48,10 +46,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from repoloom.corpus.config import CorpusConfig
+from repoloom.corpus.frontends import FrontEnds
 from repoloom.corpus.screening import SYNTAX_LANGUAGES, dedup_repository_files, syntax_verdict
 from repoloom.corpus.sources import TaskOptions, expand_repos_dir, iter_repository_files
-from repoloom.corpus.steps import FileDoc, StepLog, apply_rule_filters, decode_files
-from repoloom.corpus.steps import identify_languages
+from repoloom.corpus.steps import (
+    FileDoc,
+    StepLog,
+    apply_rule_filters,
+    decode_files,
+    identify_languages,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "benchmarks" / "syntax_tools"
@@ -118,256 +122,45 @@ def collect(directories: list[Path], config: CorpusConfig):
             yield task.name, [d for d in docs if d.language in SYNTAX_LANGUAGES]
 
 
-# ---------------------------------------------------------------------------------------------
-# The reference parsers. Each returns (verdict, message): "accept", "reject" or "unknown".
-
-
-def _run(cmd: list[str], cwd: Path | None = None, stdin: bytes | None = None, env=None):
-    try:
-        proc = subprocess.run(
-            ["nice", "-n", "10", *cmd],
-            cwd=cwd,
-            input=stdin,
-            capture_output=True,
-            timeout=120,
-            env=env,
-        )
-    except subprocess.TimeoutExpired:
-        return None
-    return proc
-
-
-def _first_error(text: str) -> str:
-    for line in text.splitlines():
-        if "error" in line.lower():
-            return line.strip()[:200]
-    return text.strip().splitlines()[0][:200] if text.strip() else ""
-
-
-class Checkers:
-    def __init__(self, work: Path, corpus_dirs: list[Path]) -> None:
-        self.work = work
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.node_helper = self._typescript(corpus_dirs)
-        self.java_helper = self._java()
-
-    # -- set-up ---------------------------------------------------------------------------------
-
-    def _typescript(self, corpus_dirs: list[Path]) -> Path:
-        """TypeScript 5.3.3 from the benchmark corpus' npm tarball (its lib/typescript.js), else
-        the Debian module."""
-        lib = self.work / "typescript-5.3.3" / "package" / "lib" / "typescript.js"
-        if not lib.exists():
-            for d in corpus_dirs:
-                for tgz in d.glob("typescript-5.3.3*.tgz"):
-                    with tarfile.open(tgz) as tf:
-                        member = tf.getmember("package/lib/typescript.js")
-                        tf.extractall(self.work / "typescript-5.3.3", members=[member])
-        self.typescript = str(lib) if lib.exists() else "/usr/share/nodejs/typescript"
-        return TOOLS / "syntax_check.js"
-
-    def _java(self) -> Path:
-        out = self.work / "java"
-        if not (out / "ParseOnly.class").exists():
-            out.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["javac", "-d", str(out), str(TOOLS / "ParseOnly.java")], check=True)
-        return out
-
-    # -- batch helpers (one process for many files) ----------------------------------------------
-
-    def node_batch(self, items: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
-        """items: (mode, file name, text); mode "ts" (TypeScript parse diagnostics) or "js"
-        (V8 script, then module)."""
-        request = json.dumps(
-            {"typescript": self.typescript, "files": [list(i) for i in items]}
-        ).encode()
-        proc = _run(
-            ["node", "--experimental-vm-modules", "--no-warnings", str(self.node_helper)],
-            stdin=request,
-        )
-        if proc is None or proc.returncode:
-            message = "node helper failed" if proc is None else proc.stderr.decode()[-300:]
-            return [("unknown", message)] * len(items)
-        return [tuple(r) for r in json.loads(proc.stdout)]
-
-    def java_batch(self, paths: list[Path]) -> list[tuple[str, str]]:
-        proc = _run(
-            ["java", "-cp", str(self.java_helper), "ParseOnly"],
-            stdin="\n".join(map(str, paths)).encode(),
-        )
-        if proc is None or proc.returncode:
-            return [("unknown", "java helper failed")] * len(paths)
-        rows = proc.stdout.decode().splitlines()
-        return [tuple(r.split("\t", 1)) if "\t" in r else (r, "") for r in rows]
-
-    # -- one file ---------------------------------------------------------------------------------
-
-    def c_family(self, path: Path, root: Path, language: str) -> tuple[str, str]:
-        includes = {root, path.parent}
-        includes.update(p for p in root.rglob("include") if p.is_dir())
-        includes.update(p for p in (root / "src", root / "lib") if p.is_dir())
-        flags = [f"-I{p}" for p in sorted(includes)]
-        suffix = path.suffix.lower()
-        if suffix == ".c":
-            modes = [("gcc", "-std=gnu17", "c")]
-        elif language == "c" or suffix == ".h":  # a `.h` may be C or C++: either may accept it
-            modes = [("gcc", "-std=gnu17", "c-header"), ("g++", "-std=gnu++20", "c++-header")]
-        else:
-            header = suffix in HEADER_SUFFIXES
-            modes = [("g++", "-std=gnu++20", "c++-header" if header else "c++")]
-        messages, missing_header = [], False
-        for compiler, std, kind in modes:
-            proc = _run(
-                [compiler, std, "-fsyntax-only", "-w", "-fmax-errors=3", "-x", kind, *flags,
-                 str(path)],
-                cwd=path.parent,
-            )
-            if proc is None:
-                messages.append(f"{compiler}: timeout")
-                continue
-            if proc.returncode == 0:
-                return "accept", f"{compiler} {std}"
-            err = proc.stderr.decode("utf-8", "replace")
-            if "No such file or directory" in err or "file not found" in err:
-                missing_header = True
-            messages.append(f"{compiler}: {_first_error(err)}")
-        if missing_header:
-            return "unknown", "missing header: " + " | ".join(messages)
-        return "reject", " | ".join(messages)
-
-    def single(self, language: str, path: Path, text: str) -> tuple[str, str]:
-        if language == "python":
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    compile(text, str(path), "exec", dont_inherit=True)
-            except (SyntaxError, ValueError) as exc:
-                return "reject", f"compile: {exc}"
-            return "accept", "compile"
-        if language == "go":
-            proc = _run(["gofmt", "-e", "-l", str(path)])
-            if proc is None:
-                return "unknown", "gofmt timeout"
-            return ("accept", "gofmt -e") if proc.returncode == 0 else (
-                "reject", _first_error(proc.stderr.decode("utf-8", "replace"))
-            )
-        if language == "rust":
-            env = {**os.environ, "RUSTC_BOOTSTRAP": "1"}
-            proc = _run(
-                ["rustc", "-Z", "parse-crate-root-only", "--edition", "2021",
-                 "--crate-type", "lib", "-o", os.devnull, str(path)],
-                env=env,
-            )
-            if proc is None:
-                return "unknown", "rustc timeout"
-            err = proc.stderr.decode("utf-8", "replace")
-            return ("accept", "rustc parse") if proc.returncode == 0 else ("reject", _first_error(err))
-        if language == "php":
-            proc = _run(["php", "-n", "-l", str(path)])
-            if proc is None:
-                return "unknown", "php timeout"
-            out = proc.stdout.decode("utf-8", "replace") + proc.stderr.decode("utf-8", "replace")
-            return ("accept", "php -l") if proc.returncode == 0 else ("reject", _first_error(out))
-        if language == "c-sharp":
-            proc = _run(["mcs", "--parse", "-langversion:experimental", str(path)])
-            if proc is None:
-                return "unknown", "mcs timeout"
-            out = proc.stdout.decode("utf-8", "replace")
-            return ("accept", "mcs --parse") if proc.returncode == 0 else ("reject", _first_error(out))
-        raise ValueError(language)
-
-
-# ---------------------------------------------------------------------------------------------
-
-
 class VerdictCache:
+    """Reference verdicts on disk, keyed by language and content (C/C++ also by repository
+    and path: their verdict depends on the project's headers)."""
+
     def __init__(self, path: Path) -> None:
-        self.path = path
         self.rows: dict[str, list[str]] = {}
         if path.exists():
             for line in path.read_text().splitlines():
                 row = json.loads(line)
                 self.rows[row["key"]] = row["verdict"]
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.fh = path.open("a")
 
     @staticmethod
-    def key(language: str, doc: FileDoc) -> str:
+    def key(doc: FileDoc) -> str:
         digest = hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).hexdigest()
-        # c/cpp verdicts depend on the project's headers too: keyed by repository and path
-        where = f"{doc.repo}/{doc.path}" if language in ("c", "cpp") else ""
-        return f"{language}:{digest}:{where}"
+        where = f"{doc.repo}/{doc.path}" if doc.language in ("c", "cpp") else ""
+        return f"{doc.language}:{digest}:{where}"
 
-    def get(self, key: str):
-        return self.rows.get(key)
-
-    def put(self, key: str, verdict: tuple[str, str]) -> None:
-        self.rows[key] = list(verdict)
-        self.fh.write(json.dumps({"key": key, "verdict": list(verdict)}) + "\n")
+    def put(self, doc: FileDoc, verdict: tuple[str, str]) -> None:
+        self.rows[self.key(doc)] = list(verdict)
+        self.fh.write(json.dumps({"key": self.key(doc), "verdict": list(verdict)}) + "\n")
         self.fh.flush()
 
 
-def materialize(doc: FileDoc, root: Path) -> Path:
-    path = root / doc.path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(doc.text, encoding="utf-8", errors="surrogatepass")
-    return path
+def typescript_5(work: Path, corpus_dirs: list[Path]) -> str | None:
+    """lib/typescript.js of TypeScript 5.3.3 from the benchmark corpus' npm tarball."""
+    lib = work / "typescript-5.3.3" / "package" / "lib" / "typescript.js"
+    if not lib.exists():
+        for directory in corpus_dirs:
+            for tgz in directory.glob("typescript-5.3.3*.tgz"):
+                with tarfile.open(tgz) as tf:
+                    member = tf.getmember("package/lib/typescript.js")
+                    tf.extractall(work / "typescript-5.3.3", members=[member], filter="data")
+    return str(lib) if lib.exists() else None
 
 
-def check_repository(
-    name: str,
-    docs: list[FileDoc],
-    chosen: list[FileDoc],
-    checkers: Checkers,
-    cache: VerdictCache,
-    jobs: int,
-) -> dict[str, tuple[str, str]]:
-    """Verdicts for `chosen` (files of one repository), keyed by path."""
-    verdicts: dict[str, tuple[str, str]] = {}
-    todo = []
-    for doc in chosen:
-        hit = cache.get(VerdictCache.key(doc.language, doc))
-        if hit:
-            verdicts[doc.path] = tuple(hit)
-        else:
-            todo.append(doc)
-    if not todo:
-        return verdicts
-    with tempfile.TemporaryDirectory(prefix="syntax-", dir=checkers.work) as tmp:
-        root = Path(tmp)
-        if any(d.language in ("c", "cpp") for d in todo):  # the project's headers, for -I
-            for doc in docs:
-                if doc.language in ("c", "cpp"):
-                    materialize(doc, root)
-        paths = {doc.path: materialize(doc, root) for doc in todo}
-        results: dict[str, tuple[str, str]] = {}
-        node_items = [d for d in todo if d.language in ("javascript", "typescript")]
-        if node_items:
-            rows = checkers.node_batch(
-                [
-                    ("ts" if d.language == "typescript" else "js", d.path, d.text)
-                    for d in node_items
-                ]
-            )
-            results.update({d.path: r for d, r in zip(node_items, rows, strict=True)})
-        java_items = [d for d in todo if d.language == "java"]
-        if java_items:
-            rows = checkers.java_batch([paths[d.path] for d in java_items])
-            results.update({d.path: r for d, r in zip(java_items, rows, strict=True)})
-        rest = [d for d in todo if d.path not in results]
-
-        def one(doc: FileDoc) -> tuple[str, str]:
-            if doc.language in ("c", "cpp"):
-                return checkers.c_family(paths[doc.path], root, doc.language)
-            return checkers.single(doc.language, paths[doc.path], doc.text)
-
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results.update(zip([d.path for d in rest], pool.map(one, rest), strict=True))
-    for doc in todo:
-        verdict = results[doc.path]
-        if verdict[0] != "unknown" or "missing header" in verdict[1]:
-            cache.put(VerdictCache.key(doc.language, doc), verdict)
-        verdicts[doc.path] = verdict
-    return verdicts
+def pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
 def main() -> None:
@@ -376,8 +169,8 @@ def main() -> None:
     p.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
     p.add_argument("--github-out", type=Path, default=ROOT / "data" / "github-pinned")
     p.add_argument("--work", type=Path, default=ROOT / "data" / "syntax-precision")
-    p.add_argument("--sample", type=int, default=120, help="kept files checked per language")
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--sample", type=int, default=100, help="kept files checked per language")
+    p.add_argument("--jobs", type=int, default=2, help="repositories checked at once")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument(
         "--max-error-share", type=float, default=None, help="screen at this bound (default: config)"
@@ -387,119 +180,177 @@ def main() -> None:
     warnings.simplefilter("ignore")
     config = CorpusConfig()
     cfg = config.screening
-    if args.max_error_share is not None:
-        cfg.syntax_max_error_share = args.max_error_share
+    bound = cfg.syntax_max_error_share if args.max_error_share is None else args.max_error_share
     missing = export_github(args.mirrors, args.github_out)
     if missing:
         print(f"not available (fetch the GitHub snapshots first): {', '.join(missing)}")
     directories = [d for d in (args.data, args.github_out) if d.is_dir()]
-    checkers = Checkers(args.work, directories)
+    args.work.mkdir(parents=True, exist_ok=True)
+    nice = ["nice", "-n", "10"]
+    # The referee: TypeScript 5.3.3 where the corpus has it; the screening's own second opinion
+    # uses whatever `typescript` module is installed (Debian's 4.8.4 here).
+    referee = FrontEnds(
+        args.work, timeout=120, prefix=nice, typescript=typescript_5(args.work, directories)
+    )
+    product = FrontEnds(args.work, timeout=cfg.syntax_confirm_timeout, prefix=nice)
     cache = VerdictCache(args.work / "verdicts.jsonl")
+    confirm_cache = VerdictCache(args.work / "confirm.jsonl")
     rng = random.Random(args.seed)
 
-    # Pass 1: screen every file (keep the repository's docs only where something is checked).
+    # Pass 1: tree-sitter on every file.
     started = time.perf_counter()
     screen_seconds = 0.0
-    files, kept_pool = Counter(), defaultdict(list)
-    drops: list[tuple[FileDoc, object]] = []
+    files: Counter = Counter()
+    kept_pool: dict[str, list[FileDoc]] = defaultdict(list)
+    flagged: list[tuple[FileDoc, object]] = []
     by_repo: dict[str, list[FileDoc]] = {}
     for name, docs in collect(directories, config):
         for doc in docs:
             files[doc.language] += 1
             t0 = time.perf_counter()
-            verdict = syntax_verdict(doc, 1 << 62, cfg.syntax_max_error_share)
+            verdict = syntax_verdict(doc, 1 << 62, bound)
             screen_seconds += time.perf_counter() - t0
-            if verdict.error_share > cfg.syntax_max_error_share:
-                drops.append((doc, verdict))
+            if verdict.error_share > bound:
+                flagged.append((doc, verdict))
             else:
                 kept_pool[doc.language].append(doc)
         by_repo[name] = docs
     sample = {
         lang: rng.sample(pool, min(args.sample, len(pool))) for lang, pool in kept_pool.items()
     }
-    print(f"screened {sum(files.values())} files in {time.perf_counter() - started:.0f}s "
-          f"(syntax_verdict {screen_seconds:.1f}s); {len(drops)} drops")
+    print(
+        f"tree-sitter screened {sum(files.values())} files in {time.perf_counter() - started:.0f}s"
+        f" (syntax_verdict {screen_seconds:.1f}s); {len(flagged)} flagged",
+        flush=True,
+    )
 
-    # Pass 2: the reference parsers, repository by repository.
+    # Pass 2: the referee on flagged files and the kept sample; the screening's own second
+    # opinion on flagged files (what `syntax_confirm` decides).
+    def judge(front_ends: FrontEnds, store: VerdictCache, repo: str, docs: list[FileDoc]):
+        todo = [d for d in docs if VerdictCache.key(d) not in store.rows]
+        if todo:
+            for path, verdict in front_ends.check(by_repo[repo], todo).items():
+                doc = next(d for d in todo if d.path == path)
+                if verdict[0] != "unknown" or verdict[1].startswith("no verdict"):
+                    store.put(doc, verdict)
+                else:
+                    store.rows[VerdictCache.key(doc)] = list(verdict)  # retried next run
+
     chosen: dict[str, list[FileDoc]] = defaultdict(list)
-    for doc, _ in drops:
+    for doc, _ in flagged:
         chosen[doc.repo].append(doc)
     for docs in sample.values():
         for doc in docs:
             chosen[doc.repo].append(doc)
-    verdicts: dict[tuple[str, str], tuple[str, str]] = {}
-    for repo, docs in chosen.items():
-        got = check_repository(repo, by_repo[repo], docs, checkers, cache, args.jobs)
-        verdicts.update({(repo, path): v for path, v in got.items()})
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(lambda item: judge(referee, cache, *item), chosen.items()))
+    referee_seconds = time.perf_counter() - started
+    flagged_by_repo: dict[str, list[FileDoc]] = defaultdict(list)
+    for doc, _ in flagged:
+        if doc.language != "python":
+            flagged_by_repo[doc.repo].append(doc)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(lambda item: judge(product, confirm_cache, *item), flagged_by_repo.items()))
+    confirm_seconds = time.perf_counter() - started
 
-    rows = {}
-    drop_rows = []
+    def ref(doc: FileDoc) -> str:
+        return cache.rows[VerdictCache.key(doc)][0]
+
+    def dropped_with_confirm(doc: FileDoc) -> bool:
+        if doc.language == "python" or not product.available(doc.language):
+            return True
+        return confirm_cache.rows[VerdictCache.key(doc)][0] == "reject"
+
+    rows, details = {}, []
     for lang in sorted(files):
-        lang_drops = [(d, v) for d, v in drops if d.language == lang]
-        judged = [verdicts[(d.repo, d.path)][0] for d, _ in lang_drops]
-        accepted = judged.count("accept")
-        rejected = judged.count("reject")
-        kept_judged = [verdicts[(d.repo, d.path)][0] for d in sample.get(lang, [])]
+        lang_flagged = [d for d, _ in flagged if d.language == lang]
+        drops = [d for d in lang_flagged if dropped_with_confirm(d)]
+        kept_judged = [ref(d) for d in sample.get(lang, [])]
         kept_rejected = kept_judged.count("reject")
         kept_known = kept_judged.count("accept") + kept_rejected
-        kept_n = len(kept_pool[lang])
-        est_missed = kept_rejected / kept_known * kept_n if kept_known else 0.0
-        rows[lang] = {
-            "files": files[lang],
-            "drops": len(lang_drops),
-            "drops_parser_accepts": accepted,
-            "drops_parser_rejects": rejected,
-            "drops_no_verdict": len(judged) - accepted - rejected,
-            "precision": round(rejected / (accepted + rejected), 4) if accepted + rejected else None,
-            "kept_sample": len(kept_judged),
-            "kept_sample_rejected": kept_rejected,
-            "kept_sample_no_verdict": len(kept_judged) - kept_known,
-            "recall_estimate": round(rejected / (rejected + est_missed), 4)
-            if rejected + est_missed
-            else None,
-        }
-        for d, v in lang_drops:
-            drop_rows.append(
+        missed = kept_rejected / kept_known * len(kept_pool[lang]) if kept_known else 0.0
+        row = {"files": files[lang], "kept_sample": len(kept_judged)}
+        for label, group in (("tree_sitter", lang_flagged), ("screening", drops)):
+            judged = [ref(d) for d in group]
+            accepted, rejected = judged.count("accept"), judged.count("reject")
+            # recall: rejected drops over those plus the invalid files estimated among the kept
+            # (for the screening column, flagged files the front end overruled are kept too)
+            kept_invalid = missed + (
+                sum(1 for d in lang_flagged if d not in group and ref(d) == "reject")
+                if label == "screening"
+                else 0
+            )
+            row[label] = {
+                "drops": len(group),
+                "parser_accepts": accepted,
+                "parser_rejects": rejected,
+                "no_verdict": len(group) - accepted - rejected,
+                "precision": rejected / (accepted + rejected) if accepted + rejected else None,
+                "recall_estimate": rejected / (rejected + kept_invalid)
+                if rejected + kept_invalid
+                else None,
+            }
+        row["kept_sample_rejected"] = kept_rejected
+        row["kept_sample_no_verdict"] = len(kept_judged) - kept_known
+        rows[lang] = row
+        verdict_of = dict(flagged)
+        for d in lang_flagged:
+            details.append(
                 {
                     "repo": d.repo,
                     "path": d.path,
                     "language": lang,
-                    "error_share": round(v.error_share, 4),
-                    "where": v.error_where,
-                    "reference": verdicts[(d.repo, d.path)],
+                    "error_share": round(verdict_of[d].error_share, 4),
+                    "where": verdict_of[d].error_where,
+                    "reference": cache.rows[VerdictCache.key(d)],
+                    "dropped": dropped_with_confirm(d),
                 }
             )
         for d in sample.get(lang, []):
-            verdict = verdicts[(d.repo, d.path)]
-            if verdict[0] == "reject":
-                drop_rows.append(
-                    {"repo": d.repo, "path": d.path, "language": lang, "kept": True,
-                     "reference": verdict}
+            if ref(d) != "accept":
+                details.append(
+                    {
+                        "repo": d.repo,
+                        "path": d.path,
+                        "language": lang,
+                        "kept_sample": True,
+                        "reference": cache.rows[VerdictCache.key(d)],
+                    }
                 )
     result = {
         "date": time.strftime("%Y-%m-%d"),
         "corpora": [str(d) for d in directories],
         "github": PINNED_GITHUB,
         "github_missing": missing,
-        "syntax_max_error_share": cfg.syntax_max_error_share,
-        "screen_seconds": round(screen_seconds, 1),
-        "typescript": checkers.typescript,
-        "languages": rows,
+        "syntax_max_error_share": bound,
+        "tree_sitter_seconds": round(screen_seconds, 1),
+        "referee_seconds": round(referee_seconds, 1),
+        "confirm_seconds": round(confirm_seconds, 1),
+        "referee_typescript": referee.typescript_module(),
+        "screening_typescript": product.typescript_module(),
         "files": sum(files.values()),
-        "details": drop_rows,
+        "languages": rows,
+        "details": details,
     }
     args.result.parent.mkdir(parents=True, exist_ok=True)
     args.result.write_text(json.dumps(result, indent=1) + "\n")
-    print("| language | files | drops | drops the parser accepts | no verdict | precision "
-          "| kept sample (rejected) | recall (est.) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| language | files | tree-sitter flags | of which the parser accepts | screening drops "
+        "| of which the parser accepts | no verdict | precision | kept sample (parser rejects) "
+        "| recall (est.) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for lang, r in rows.items():
-        precision = "-" if r["precision"] is None else f"{100 * r['precision']:.1f}%"
-        recall = "-" if r["recall_estimate"] is None else f"{100 * r['recall_estimate']:.1f}%"
-        print(f"| {lang} | {r['files']:,} | {r['drops']} | {r['drops_parser_accepts']} "
-              f"| {r['drops_no_verdict']} | {precision} | {r['kept_sample']} "
-              f"({r['kept_sample_rejected']}) | {recall} |")
-    shutil.rmtree(args.work / "tmp", ignore_errors=True)
+        t, s = r["tree_sitter"], r["screening"]
+        recall = "-" if s["recall_estimate"] is None else f"{100 * s['recall_estimate']:.1f}%"
+        print(
+            f"| {lang} | {r['files']:,} | {t['drops']} | {t['parser_accepts']} | {s['drops']} "
+            f"| {s['parser_accepts']} | {s['no_verdict']} "
+            f"| {pct(s['parser_rejects'], s['parser_rejects'] + s['parser_accepts'])} "
+            f"| {r['kept_sample']} ({r['kept_sample_rejected']}) | {recall} |"
+        )
 
 
 if __name__ == "__main__":

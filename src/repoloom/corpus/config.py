@@ -117,7 +117,11 @@ class ScreeningConfig:
     # Syntax and quality screening of single files; docs/corpus-dedup.md.
     syntax: bool = True
     syntax_languages: list[str] = field(default_factory=lambda: list(DEPENDENCY_PARSER_LANGUAGES))
-    syntax_max_error_share: float = 0.05  # drop when > this share of bytes is under ERROR nodes
+    # drop when > this share of the non-whitespace bytes are tokens tree-sitter could not place
+    syntax_max_error_share: float = 0.05
+    # ... and, where the language's own parser is installed, only when it rejects the file too
+    syntax_confirm: bool = True
+    syntax_confirm_timeout: float = 60.0  # seconds per front-end call (no verdict: kept)
     quality: bool = True  # the quality steps below (each also switchable)
     generated: bool = True  # generator markers in the first `generated_window` characters
     generated_window: int = 1000

@@ -178,8 +178,8 @@ def generated_marker(text: str, language: str | None, window: int) -> str | None
     prose = language in _PROSE_LANGUAGES
     comment_line = _PROSE_COMMENT_RE if prose else _COMMENT_LINE_RE
     header: list[str] = []  # the leading block: comments, blank lines, a module docstring
-    i, in_header, closing = 0, True, ""
-    for i, line in enumerate(lines):
+    in_header, closing = True, ""
+    for line in lines:
         stripped = line.strip()
         if closing:  # inside a block comment or docstring of the header
             header.append(line)
@@ -582,30 +582,67 @@ def _run_rule(
     return kept
 
 
+@lru_cache(maxsize=4)
+def _front_ends(timeout: float):
+    from repoloom.corpus.frontends import FrontEnds
+
+    return FrontEnds(timeout=timeout)
+
+
 def screen_syntax(
     docs: list[FileDoc], cfg: Any, log: StepLog, verdicts: dict[str, SyntaxVerdict]
 ) -> list[FileDoc]:
-    """Drop files that do not parse; fills `verdicts` (path -> verdict) for the quality steps."""
+    """Drop files that do not parse; fills `verdicts` (path -> verdict) for the quality steps.
+
+    With ``syntax_confirm`` a file tree-sitter flags is asked about again with the language's
+    own front end where one is installed (repoloom.corpus.frontends): it is dropped when that
+    parser rejects it too, kept when it accepts it or cannot judge (a missing header, a
+    timeout). Without a front end for its language, tree-sitter's verdict stands."""
+    started = time.perf_counter()
     languages = set(cfg.syntax_languages)
     # Functions only need measuring where the longest-function rule could fire.
     function_lines = cfg.max_function_lines if cfg.longest_function else 1 << 62
-
-    def rule(doc: FileDoc) -> tuple[str, str] | None:
+    flagged: dict[str, SyntaxVerdict] = {}
+    for doc in docs:
         if doc.language not in languages:
-            return None
+            continue
         verdict = syntax_verdict(doc, function_lines, cfg.syntax_max_error_share)
         if verdict is None:
-            return None
+            continue
         verdicts[doc.path] = verdict
         log.count("syntax", f"checked:{doc.language}")
         if verdict.error_share > cfg.syntax_max_error_share:
-            return (
-                f"syntax-error:{doc.language}",
-                f"error share {verdict.error_share:.3f} {verdict.error_where}".strip(),
-            )
-        return None
-
-    return _run_rule("syntax", docs, log, rule)
+            flagged[doc.path] = verdict
+    second: dict[str, tuple[str, str]] = {}
+    if flagged and cfg.syntax_confirm:
+        front_ends = _front_ends(cfg.syntax_confirm_timeout)
+        # Python's verdict is already compile()'s own; the others get a second opinion.
+        ask = [
+            d
+            for d in docs
+            if d.path in flagged and d.language != "python" and front_ends.available(d.language)
+        ]
+        if ask:
+            second = front_ends.check(docs, ask)
+    kept = []
+    for doc in docs:
+        verdict = flagged.get(doc.path)
+        if verdict is None:
+            kept.append(doc)
+            continue
+        detail = f"error share {verdict.error_share:.3f} {verdict.error_where}".strip()
+        answer, message = second.get(doc.path, ("", ""))
+        if answer in ("accept", "unknown"):
+            log.count("syntax", f"overruled:{answer}:{doc.language}")
+            kept.append(doc)
+            continue
+        if answer == "reject":
+            detail += f"; {message}"
+        log.drop("syntax", f"syntax-error:{doc.language}", doc, detail=detail)
+    log.count("syntax", "in", len(docs))
+    log.count("syntax", "out", len(kept))
+    log.time("syntax", time.perf_counter() - started)
+    return kept
 
 
 def screen_quality(

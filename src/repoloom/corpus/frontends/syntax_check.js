@@ -1,4 +1,4 @@
-// Syntax-only verdicts for benchmarks/syntax_precision.py. stdin: {"typescript": path,
+// Syntax-only verdicts for repoloom.corpus.frontends. stdin: {"typescript": module path,
 // "files": [[mode, name, text], ...]}; stdout: [[verdict, message], ...].
 // mode "ts": the TypeScript compiler API's syntactic diagnostics (parseDiagnostics).
 // mode "js": V8 compiles the text as a script, then as an ES module (node --check, in process).

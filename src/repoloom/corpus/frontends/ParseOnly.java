@@ -1,4 +1,4 @@
-// Syntax-only verdicts for benchmarks/syntax_precision.py: javac's parser, no attribution.
+// Syntax-only verdicts for repoloom.corpus.frontends: javac's parser, no attribution.
 // stdin: one file path a line; stdout: "accept\tjavac parse" or "reject\t<first error>" a line.
 import com.sun.source.util.JavacTask;
 import java.io.BufferedReader;
