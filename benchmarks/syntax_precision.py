@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from repoloom.corpus.config import CorpusConfig
-from repoloom.corpus.frontends import FrontEnds
+from repoloom.corpus.frontends import HEADER_SUFFIXES, FrontEnds
 from repoloom.corpus.screening import SYNTAX_LANGUAGES, dedup_repository_files, syntax_verdict
 from repoloom.corpus.sources import TaskOptions, expand_repos_dir, iter_repository_files
 from repoloom.corpus.steps import (
@@ -69,7 +69,6 @@ PINNED_GITHUB = {
     "App-vNext/Polly": "173d6d1d2e28a4697f1ac1d22da68f77ff19a0c9",
 }
 
-HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".h++", ".inl", ".ipp", ".tcc")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,6 +158,25 @@ def typescript_5(work: Path, corpus_dirs: list[Path]) -> str | None:
     return str(lib) if lib.exists() else None
 
 
+def load_commit_screening(commit: str):
+    """`repoloom.corpus.screening` as it was at `commit` (git show), as a separate module."""
+    import importlib.util
+
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{commit}:src/repoloom/corpus/screening.py"],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    path = ROOT / "data" / f"screening_{commit[:12]}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"screening_{commit[:12]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
@@ -174,6 +192,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument(
         "--max-error-share", type=float, default=None, help="screen at this bound (default: config)"
+    )
+    p.add_argument(
+        "--compare-commit",
+        default="",
+        help="also time this commit's syntax_verdict on every file, alternating (speed before)",
     )
     p.add_argument("--result", type=Path, default=ROOT / "benchmarks/results/syntax_precision.json")
     args = p.parse_args()
@@ -196,6 +219,8 @@ def main() -> None:
     cache = VerdictCache(args.work / "verdicts.jsonl")
     confirm_cache = VerdictCache(args.work / "confirm.jsonl")
     rng = random.Random(args.seed)
+    before = load_commit_screening(args.compare_commit) if args.compare_commit else None
+    before_seconds, before_flagged = 0.0, Counter()
 
     # Pass 1: tree-sitter on every file.
     started = time.perf_counter()
@@ -210,6 +235,11 @@ def main() -> None:
             t0 = time.perf_counter()
             verdict = syntax_verdict(doc, 1 << 62, bound)
             screen_seconds += time.perf_counter() - t0
+            if before is not None:
+                t0 = time.perf_counter()
+                old = before.syntax_verdict(doc, 1 << 62, bound)
+                before_seconds += time.perf_counter() - t0
+                before_flagged[doc.language] += old.error_share > bound
             if verdict.error_share > bound:
                 flagged.append((doc, verdict))
             else:
@@ -223,6 +253,12 @@ def main() -> None:
         f" (syntax_verdict {screen_seconds:.1f}s); {len(flagged)} flagged",
         flush=True,
     )
+    if before is not None:
+        print(
+            f"commit {args.compare_commit}: syntax_verdict {before_seconds:.1f}s, "
+            f"{sum(before_flagged.values())} flagged {dict(before_flagged)}",
+            flush=True,
+        )
 
     # Pass 2: the referee on flagged files and the kept sample; the screening's own second
     # opinion on flagged files (what `syntax_confirm` decides).
@@ -255,13 +291,19 @@ def main() -> None:
         list(pool.map(lambda item: judge(product, confirm_cache, *item), flagged_by_repo.items()))
     confirm_seconds = time.perf_counter() - started
 
+    def verdict_of(store: VerdictCache, doc: FileDoc) -> str:
+        answer = store.rows[VerdictCache.key(doc)][0]
+        # verdicts cached before lone headers became no verdict (frontends.HEADER_OUT_OF_CONTEXT)
+        header = doc.path.lower().endswith(HEADER_SUFFIXES) and doc.language in ("c", "cpp")
+        return "unknown" if header and answer == "reject" else answer
+
     def ref(doc: FileDoc) -> str:
-        return cache.rows[VerdictCache.key(doc)][0]
+        return verdict_of(cache, doc)
 
     def dropped_with_confirm(doc: FileDoc) -> bool:
         if doc.language == "python" or not product.available(doc.language):
             return True
-        return confirm_cache.rows[VerdictCache.key(doc)][0] == "reject"
+        return verdict_of(confirm_cache, doc) == "reject"
 
     rows, details = {}, []
     for lang in sorted(files):
@@ -326,6 +368,9 @@ def main() -> None:
         "github_missing": missing,
         "syntax_max_error_share": bound,
         "tree_sitter_seconds": round(screen_seconds, 1),
+        "compare_commit": args.compare_commit or None,
+        "compare_commit_seconds": round(before_seconds, 1) if before else None,
+        "compare_commit_flagged": dict(before_flagged) if before else None,
         "referee_seconds": round(referee_seconds, 1),
         "confirm_seconds": round(confirm_seconds, 1),
         "referee_typescript": referee.typescript_module(),

@@ -10,7 +10,8 @@ referee of benchmarks/syntax_precision.py.
     c, cpp      gcc / g++ -fsyntax-only         with the repository's C/C++ files written to a
                                                 temporary tree and its include directories;
                                                 a `.h` passes when C or C++ accepts it; a missing
-                                                header is no verdict
+                                                header, or a header rejected on its own (out of
+                                                its includer's context), is no verdict
     java        javac's parser only             (JavacTask.parse(); ParseOnly.java, compiled once
                                                 into the cache directory)
     javascript  V8 (vm.Script / vm.SourceTextModule), then the TypeScript parser for JSX
@@ -41,6 +42,10 @@ from repoloom.corpus.steps import FileDoc
 
 Verdict = tuple[str, str]
 HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".h++", ".inl", ".ipp", ".tcc")
+# A header compiled on its own lacks what its includer defines first (Eigen's internal headers
+# expect `namespace Eigen` macros and the standard headers Eigen/Core pulls in): gcc rejecting a
+# lone header is no verdict; accepting it is one.
+HEADER_OUT_OF_CONTEXT = "no verdict (a header rejected out of its includer's context): "
 TYPESCRIPT_MODULES = ("/usr/share/nodejs/typescript", "/usr/lib/node_modules/typescript")
 # Which executables each language needs.
 TOOLS: dict[str, tuple[str, ...]] = {
@@ -204,6 +209,8 @@ class FrontEnds:
             messages.append(f"{compiler}: {_first_error(err)}")
         if missing_header:
             return ("unknown", "no verdict: " + " | ".join(messages))
+        if suffix in HEADER_SUFFIXES:
+            return ("unknown", HEADER_OUT_OF_CONTEXT + " | ".join(messages))
         return ("reject", " | ".join(messages))
 
     # -- the entry point --------------------------------------------------------------------------
