@@ -337,15 +337,15 @@ def main() -> None:
         row["kept_sample_rejected"] = kept_rejected
         row["kept_sample_no_verdict"] = len(kept_judged) - kept_known
         rows[lang] = row
-        verdict_of = dict(flagged)
+        share_of = dict(flagged)
         for d in lang_flagged:
             details.append(
                 {
                     "repo": d.repo,
                     "path": d.path,
                     "language": lang,
-                    "error_share": round(verdict_of[d].error_share, 4),
-                    "where": verdict_of[d].error_where,
+                    "error_share": round(share_of[d].error_share, 4),
+                    "where": share_of[d].error_where,
                     "reference": cache.rows[VerdictCache.key(d)],
                     "dropped": dropped_with_confirm(d),
                 }
