@@ -320,7 +320,7 @@ def main() -> None:
             # recall: rejected drops over those plus the invalid files estimated among the kept
             # (for the screening column, flagged files the front end overruled are kept too)
             kept_invalid = missed + (
-                sum(1 for d in lang_flagged if d not in group and ref(d) == "reject")
+                sum(1 for d in lang_flagged if not dropped_with_confirm(d) and ref(d) == "reject")
                 if label == "screening"
                 else 0
             )
@@ -337,15 +337,15 @@ def main() -> None:
         row["kept_sample_rejected"] = kept_rejected
         row["kept_sample_no_verdict"] = len(kept_judged) - kept_known
         rows[lang] = row
-        share_of = dict(flagged)
+        share_of = {(d.repo, d.path): v for d, v in flagged}
         for d in lang_flagged:
             details.append(
                 {
                     "repo": d.repo,
                     "path": d.path,
                     "language": lang,
-                    "error_share": round(share_of[d].error_share, 4),
-                    "where": share_of[d].error_where,
+                    "error_share": round(share_of[(d.repo, d.path)].error_share, 4),
+                    "where": share_of[(d.repo, d.path)].error_where,
                     "reference": cache.rows[VerdictCache.key(d)],
                     "dropped": dropped_with_confirm(d),
                 }
