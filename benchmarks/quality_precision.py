@@ -8,7 +8,7 @@ files, not only on what the rules before it left), and lists what each rule drop
     python benchmarks/quality_precision.py --list     # data/quality-drops.jsonl + a sample to label
     python benchmarks/quality_precision.py            # precision per rule from the labels
 
-Labels (benchmarks/data/quality_labels.jsonl, one JSON object a line: repo, path, rule, label,
+Labels (benchmarks/labels/quality_labels.jsonl, one JSON object a line: repo, path, rule, label,
 reason) were made by reading each sampled file: `generated`, `data` or `boilerplate` mean the drop
 is right, `hand-written` means the rule removed code a person wrote and maintains. Precision of a
 rule = right drops / labelled drops. Labels are joined by (repo, path, rule); a drop of the current
@@ -40,7 +40,7 @@ from repoloom.corpus.sources import TaskOptions, expand_repos_dir, iter_reposito
 from repoloom.corpus.steps import StepLog, apply_rule_filters, decode_files, identify_languages
 
 ROOT = Path(__file__).resolve().parents[1]
-LABELS = ROOT / "benchmarks" / "data" / "quality_labels.jsonl"
+LABELS = ROOT / "benchmarks" / "labels" / "quality_labels.jsonl"
 RIGHT = {"generated", "data", "boilerplate"}
 RULE_SWITCH = {
     "generated": "generated",
