@@ -30,6 +30,7 @@ timed out, or could not judge (a missing header).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -45,6 +46,7 @@ HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".h++", ".inl", ".ipp", ".tcc")
 # A header compiled on its own lacks what its includer defines first (Eigen's internal headers
 # expect `namespace Eigen` macros and the standard headers Eigen/Core pulls in): gcc rejecting a
 # lone header is no verdict; accepting it is one.
+_MODULE_DECLARATION = re.compile(r"^\s*(?:export\s+)?module\b", re.MULTILINE)
 HEADER_OUT_OF_CONTEXT = "no verdict (a header rejected out of its includer's context): "
 TYPESCRIPT_MODULES = ("/usr/share/nodejs/typescript", "/usr/lib/node_modules/typescript")
 # Which executables each language needs.
@@ -193,9 +195,20 @@ class FrontEnds:
         else:
             kind = "c++-header" if suffix in HEADER_SUFFIXES else "c++"
             modes = [("g++", "-std=gnu++20", kind)]
+        if modes[-1][0] == "g++" and _MODULE_DECLARATION.search(path.read_text("utf-8", "replace")):
+            modes.append(("g++", "-std=gnu++20 -fmodules-ts", modes[-1][2]))  # a C++20 module unit
         messages, missing_header = [], False
         for compiler, std, kind in modes:
-            cmd = [compiler, std, "-fsyntax-only", "-w", "-fmax-errors=3", "-x", kind, *flags]
+            cmd = [
+                compiler,
+                *std.split(),
+                "-fsyntax-only",
+                "-w",
+                "-fmax-errors=3",
+                "-x",
+                kind,
+                *flags,
+            ]
             proc = self._run([*cmd, str(path)], cwd=path.parent)
             if proc is None:
                 messages.append(f"{compiler}: timeout")
