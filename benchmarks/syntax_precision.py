@@ -38,6 +38,7 @@ import json
 import os
 import random
 import subprocess
+import sys
 import tarfile
 import time
 import warnings
@@ -172,6 +173,7 @@ def load_commit_screening(commit: str):
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(f"screening_{commit[:12]}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
 
