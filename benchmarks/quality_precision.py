@@ -9,7 +9,9 @@ files, not only on what the rules before it left), and lists what each rule drop
     python benchmarks/quality_precision.py            # precision per rule from the labels
 
 Labels (benchmarks/labels/quality_labels.jsonl, one JSON object a line: repo, path, rule, label,
-reason) were made by reading each sampled file: `generated`, `data` or `boilerplate` mean the drop
+reason, sample) were made by reading each sampled file (`sample`: "random" = the seeded sample
+of --list on the rules before retuning, on which the old precision is computed; "changed" = a
+drop the retuned rule no longer makes, read to see what the change gave up): `generated`, `data` or `boilerplate` mean the drop
 is right, `hand-written` means the rule removed code a person wrote and maintains. Precision of a
 rule = right drops / labelled drops. Labels are joined by (repo, path, rule); a drop of the current
 rules without a label is counted as unlabelled, and a label whose file the rule no longer drops is
@@ -89,6 +91,12 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=ROOT / "data" / "benchmark-corpus")
     p.add_argument("--github", type=Path, default=ROOT / "data" / "github-pinned")
     p.add_argument("--drops", type=Path, default=ROOT / "data" / "quality-drops.jsonl")
+    p.add_argument(
+        "--drops-before",
+        type=Path,
+        default=ROOT / "data" / "quality-drops-before.jsonl",
+        help="the drops of the rules before retuning (--list run on the old code)",
+    )
     p.add_argument("--list", action="store_true", help="screen and list the drops per rule")
     p.add_argument("--sample", type=int, default=60, help="drops per rule to label (--list)")
     p.add_argument("--seed", type=int, default=13)
@@ -115,29 +123,56 @@ def main() -> None:
         return
     if not args.drops.exists():
         sys.exit(f"{args.drops}: run with --list first")
-    current = {(r["repo"], r["path"], r["rule"]): r for r in map(json.loads, args.drops.open())}
+    cfg = CorpusConfig().screening
+
+    def load(path: Path) -> dict[tuple[str, str, str], dict]:
+        return {(r["repo"], r["path"], r["rule"]): r for r in map(json.loads, path.open())}
+
+    now = load(args.drops)
+    before = load(args.drops_before) if args.drops_before and args.drops_before.exists() else {}
     labels = [json.loads(line) for line in LABELS.read_text().splitlines() if line.strip()]
-    per_rule: dict[str, Counter] = defaultdict(Counter)
-    for label in labels:
-        key = (label["repo"], label["path"], label["rule"])
-        bucket = per_rule[label["rule"]]
-        if key not in current:
-            bucket["no_longer_dropped"] += 1
-            bucket[f"no_longer_dropped:{label['label']}"] += 1
-            continue
-        bucket["labelled"] += 1
-        bucket["right" if label["label"] in RIGHT else "wrong"] += 1
-    drops = Counter(r["rule"] for r in current.values())
     table = {}
-    print("| rule | drops (rule alone) | labelled | right | hand-written | precision |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| rule | drops, old rules | labelled | precision, old rules | default now | drops now "
+        "| labelled drops still dropped | precision now | labelled drops no longer dropped |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for rule in QUALITY_STEPS:
-        b = per_rule[rule]
-        precision = b["right"] / b["labelled"] if b["labelled"] else None
-        table[rule] = {"drops": drops[rule], **b, "precision": precision}
-        shown = "-" if precision is None else f"{100 * precision:.1f}%"
+        mine = [label for label in labels if label["rule"] == rule]
+        sampled = [label for label in mine if label.get("sample") == "random"]
+        right = sum(label["label"] in RIGHT for label in sampled)
+        switch = RULE_SWITCH[rule]
+        enabled = bool(getattr(cfg, switch)) if switch != "scorer" else cfg.scorer != "none"
+        if rule == "quality_score" and cfg.scorer_min <= 0.0:
+            enabled_note = "high side only"
+        else:
+            enabled_note = "on" if enabled else "off"
+        kept_dropping = [x for x in mine if (x["repo"], x["path"], rule) in now] if enabled else []
+        gone = [x for x in mine if x not in kept_dropping]
+        right_now = sum(x["label"] in RIGHT for x in kept_dropping)
+        drops_now = sum(1 for key in now if key[2] == rule) if enabled else 0
+        gone_labels = Counter(x["label"] for x in gone)
+        row = {
+            "drops_old_rules": sum(1 for key in before if key[2] == rule),
+            "labelled": len(mine),
+            "sampled": len(sampled),
+            "right": right,
+            "precision_old_rules": right / len(sampled) if sampled else None,
+            "default": enabled_note,
+            "drops_now": drops_now,
+            "labelled_still_dropped": len(kept_dropping),
+            "precision_now": right_now / len(kept_dropping) if kept_dropping else None,
+            "no_longer_dropped": dict(gone_labels),
+        }
+        table[rule] = row
+
+        def pct(x: float | None) -> str:
+            return "-" if x is None else f"{100 * x:.1f}%"
+
         print(
-            f"| {rule} | {drops[rule]} | {b['labelled']} | {b['right']} | {b['wrong']} | {shown} |"
+            f"| {rule} | {row['drops_old_rules']} | {len(sampled)} | {pct(row['precision_old_rules'])} "
+            f"| {enabled_note} | {drops_now} | {len(kept_dropping)} | {pct(row['precision_now'])} "
+            f"| {', '.join(f'{n} {k}' for k, n in sorted(gone_labels.items())) or '-'} |"
         )
     args.result.parent.mkdir(parents=True, exist_ok=True)
     args.result.write_text(json.dumps(table, indent=1) + "\n")
