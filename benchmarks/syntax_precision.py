@@ -1,33 +1,26 @@
 """Syntax screening against each language's own front end (issue 13, item 2).
 
 Runs the corpus builder's read -> language -> rule filters -> in-repository dedup on real
-projects, screens every file of the ten syntax languages with `repoloom.corpus.screening`, and
-asks the language's own parser, in a syntax-only mode, about every file the screening drops and
-about a seeded random sample of the files it keeps:
+projects and screens every file of the ten syntax languages with tree-sitter
+(`repoloom.corpus.screening.syntax_verdict`). Then the referee, each language's own parser in a
+syntax-only mode (`repoloom.corpus.frontends`: compile(); gcc/g++ -fsyntax-only with the
+project's include directories, where a missing header or a lone header rejected out of its
+includer's context is no verdict; javac's parser; V8 and the TypeScript parser; gofmt -e;
+rustfmt; php -l; mcs --parse), judges every file tree-sitter flags and a seeded random sample of
+the files it keeps. The TypeScript referee is 5.3.3 from the benchmark corpus' npm tarball; the
+screening's own second opinion (`screening.syntax_confirm`) uses the installed module (Debian's
+4.8.4 here) and is run too, so the table has both: what tree-sitter alone would drop, and what
+the screening drops after its second opinion.
 
-    python      compile() (the screening itself uses it: a self-check)
-    c, cpp      gcc -fsyntax-only -std=gnu17 / g++ -fsyntax-only -std=gnu++20 with the project's
-                include directories; a `.h` passes when either accepts it; a missing header
-                ("No such file or directory") is no verdict
-    java        javac's parser only (com.sun.source JavacTask.parse(), a small helper compiled at
-                run time; --release 17 --enable-preview)
-    javascript  V8 (vm.Script, then vm.SourceTextModule: CommonJS or ES module), as node --check
-    typescript  the TypeScript compiler API's syntactic diagnostics (parseDiagnostics of
-                createSourceFile), TypeScript 5.3.3 from the benchmark corpus' npm tarball, else
-                the Debian node-typescript module
-    go          gofmt -e
-    rust        rustc -Z parse-crate-root-only (RUSTC_BOOTSTRAP=1: parses this file only)
-    php         php -l
-    c-sharp     mcs --parse (Mono 6.8: C# 7 syntax; newer syntax such as records is reported
-                as rejected by mcs and read by hand, see BENCHMARKS.md)
+Corpora: the pinned `benchmark` manifest (`repoloom corpus fetch --manifest benchmark --out
+data/benchmark-corpus`) and the GitHub repositories in PINNED_GITHUB at their pinned commits,
+exported from snapshots under --mirrors (fetched beforehand; missing ones are skipped and said
+so). Verdicts are cached under --work (keyed by language and content), so reruns are cheap.
+Compilers run under `nice -n 10`, at most --jobs repositories at once. --compare-commit times
+that commit's `syntax_verdict` on the same files, alternating file by file (speed before/after).
 
-Corpora: the pinned `benchmark` manifest (fetched by `repoloom corpus fetch --manifest benchmark`
-into --data) and the GitHub repositories in PINNED_GITHUB at their pinned commits, exported from
-the mirrors under --mirrors (GitHub snapshots fetched beforehand; missing ones are skipped and
-said so). Verdicts are cached in --cache (keyed by tool and content hash), so reruns are cheap.
-Compilers run under `nice -n 10`, at most --jobs at once.
-
-    python benchmarks/syntax_precision.py [--data DIR] [--mirrors DIR] [--sample 120]
+    python benchmarks/syntax_precision.py [--data DIR] [--mirrors DIR] [--sample 100]
+        [--compare-commit 9573664]
 """
 
 from __future__ import annotations
