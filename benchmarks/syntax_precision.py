@@ -103,15 +103,21 @@ def export_github(mirrors: Path, out: Path) -> list[str]:
     return missing
 
 
-def collect(directories: list[Path], config: CorpusConfig):
-    """(repository name, its screened-language docs) as the pipeline sees them."""
+def repository_docs(directories: list[Path], config: CorpusConfig):
+    """(repository name, its docs) as the screening step sees them: read -> language -> rule
+    filters -> in-repository dedup (quality_precision.py reads the corpora the same way)."""
     for directory in directories:
         for task in expand_repos_dir(str(directory), TaskOptions()):
             log = StepLog()
             docs = decode_files(task.name, iter_repository_files(task, config.read), config, log)
             docs = apply_rule_filters(identify_languages(docs, config, log), config, log)
-            docs = dedup_repository_files(docs, log)
-            yield task.name, [d for d in docs if d.language in SYNTAX_LANGUAGES]
+            yield task.name, dedup_repository_files(docs, log)
+
+
+def collect(directories: list[Path], config: CorpusConfig):
+    """(repository name, its docs in the syntax-screened languages)."""
+    for name, docs in repository_docs(directories, config):
+        yield name, [d for d in docs if d.language in SYNTAX_LANGUAGES]
 
 
 class VerdictCache:
