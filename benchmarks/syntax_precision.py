@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from repoloom.corpus.config import CorpusConfig
-from repoloom.corpus.frontends import HEADER_SUFFIXES, FrontEnds
+from repoloom.corpus.frontends import FrontEnds, c_verdict
 from repoloom.corpus.screening import SYNTAX_LANGUAGES, dedup_repository_files, syntax_verdict
 from repoloom.corpus.sources import TaskOptions, expand_repos_dir, iter_repository_files
 from repoloom.corpus.steps import (
@@ -291,11 +291,14 @@ def main() -> None:
         list(pool.map(lambda item: judge(product, confirm_cache, *item), flagged_by_repo.items()))
     confirm_seconds = time.perf_counter() - started
 
+    def full_verdict(store: VerdictCache, doc: FileDoc) -> list[str]:
+        answer = store.rows[VerdictCache.key(doc)]
+        if doc.language in ("c", "cpp") and answer[0] == "reject":  # cached before c_verdict
+            return list(c_verdict(doc.path, answer[1]))
+        return answer
+
     def verdict_of(store: VerdictCache, doc: FileDoc) -> str:
-        answer = store.rows[VerdictCache.key(doc)][0]
-        # verdicts cached before lone headers became no verdict (frontends.HEADER_OUT_OF_CONTEXT)
-        header = doc.path.lower().endswith(HEADER_SUFFIXES) and doc.language in ("c", "cpp")
-        return "unknown" if header and answer == "reject" else answer
+        return full_verdict(store, doc)[0]
 
     def ref(doc: FileDoc) -> str:
         return verdict_of(cache, doc)
@@ -346,7 +349,7 @@ def main() -> None:
                     "language": lang,
                     "error_share": round(share_of[(d.repo, d.path)].error_share, 4),
                     "where": share_of[(d.repo, d.path)].error_where,
-                    "reference": cache.rows[VerdictCache.key(d)],
+                    "reference": full_verdict(cache, d),
                     "dropped": dropped_with_confirm(d),
                 }
             )
@@ -358,7 +361,7 @@ def main() -> None:
                         "path": d.path,
                         "language": lang,
                         "kept_sample": True,
-                        "reference": cache.rows[VerdictCache.key(d)],
+                        "reference": full_verdict(cache, d),
                     }
                 )
     result = {

@@ -442,3 +442,14 @@ def test_include_lists_are_not_minified():
     assert screen([doc("asio.hpp", includes, "cpp")], **on)[0] == ["asio.hpp"]
     packed = "a=b+1;" * 500 + "\n"  # one 3,000-character line, no whitespace
     assert screen([doc("b.js", packed, "javascript")], **on)[0] == []
+
+
+def test_gcc_errors_about_names_declared_elsewhere_are_no_verdict():
+    from repoloom.corpus.frontends import c_verdict
+
+    assert c_verdict("a.c", "a.c:1:9: error: expected ';' before '}' token")[0] == "reject"
+    assert c_verdict("a.c", "a.c:2:4: error: expected ')' before 'GOPKGPATH'")[0] == "unknown"
+    assert c_verdict("a.cc", "a.cc:3:1: error: 'EIGEN_DEVICE_FUNC' does not name a type")[0] == (
+        "unknown"
+    )
+    assert c_verdict("a.h", "a.h:1:9: error: expected ';' before '}' token")[0] == "unknown"

@@ -47,6 +47,17 @@ HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".h++", ".inl", ".ipp", ".tcc")
 # expect `namespace Eigen` macros and the standard headers Eigen/Core pulls in): gcc rejecting a
 # lone header is no verdict; accepting it is one.
 _MODULE_DECLARATION = re.compile(r"^\s*(?:export\s+)?module\b", re.MULTILINE)
+# gcc's first error when a file is compiled out of its build: a name, macro or type that another
+# file or the build system declares. Such an error is no verdict; a syntax error on punctuation
+# (`expected ';' before '}' token`) is a reject.
+_CONTEXT_ERROR = re.compile(
+    r"does not name a (?:template )?type|was not declared|has not been declared|"
+    r"is not a (?:class template|template function|member of|namespace)|unknown type name|"
+    r"expected (?:template-name|nested-name-specifier|class-name|type-specifier)|"
+    r"expected [^\n]*before ['‘][A-Za-z_]\w*['’]|missing binary operator before token|"
+    r"with no type|declared void|incomplete type|non-['‘]constexpr['’]|#error"
+)
+OUT_OF_BUILD = "no verdict (a name declared outside this file): "
 HEADER_OUT_OF_CONTEXT = "no verdict (a header rejected out of its includer's context): "
 TYPESCRIPT_MODULES = ("/usr/share/nodejs/typescript", "/usr/lib/node_modules/typescript")
 # Which executables each language needs.
@@ -222,9 +233,7 @@ class FrontEnds:
             messages.append(f"{compiler}: {_first_error(err)}")
         if missing_header:
             return ("unknown", "no verdict: " + " | ".join(messages))
-        if suffix in HEADER_SUFFIXES:
-            return ("unknown", HEADER_OUT_OF_CONTEXT + " | ".join(messages))
-        return ("reject", " | ".join(messages))
+        return c_verdict(path.name, " | ".join(messages))
 
     # -- the entry point --------------------------------------------------------------------------
 
@@ -278,6 +287,16 @@ class FrontEnds:
                     cmd = ["mcs", "--parse", "-langversion:experimental", str(paths[doc.path])]
                     verdicts[doc.path] = self._stdin_tool(cmd, "", "mcs --parse")
         return verdicts
+
+
+def c_verdict(name: str, message: str) -> Verdict:
+    """A gcc/g++ rejection as a verdict: no verdict for a lone header or an error about a name
+    declared elsewhere (see _CONTEXT_ERROR), else a reject."""
+    if name.lower().endswith(HEADER_SUFFIXES):
+        return ("unknown", HEADER_OUT_OF_CONTEXT + message)
+    if _CONTEXT_ERROR.search(message):
+        return ("unknown", OUT_OF_BUILD + message)
+    return ("reject", message)
 
 
 def _python(doc: FileDoc) -> Verdict:
