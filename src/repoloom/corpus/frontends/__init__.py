@@ -30,6 +30,7 @@ timed out, or could not judge (a missing header).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -157,10 +158,13 @@ class FrontEnds:
         out = self.cache_dir / "java"
         if not (out / "ParseOnly.class").exists():  # compiled once, kept in the cache directory
             out.mkdir(parents=True, exist_ok=True)
-            with resources.as_file(resources.files(__package__) / "ParseOnly.java") as source:
-                proc = self._run(["javac", "-d", str(out), str(source)])
-            if proc is None or proc.returncode:
-                return None
+            # compiled aside and renamed: workers of one build may race to build it
+            with tempfile.TemporaryDirectory(dir=out) as tmp:
+                with resources.as_file(resources.files(__package__) / "ParseOnly.java") as src:
+                    proc = self._run(["javac", "-d", tmp, str(src)])
+                if proc is None or proc.returncode:
+                    return None
+                os.replace(Path(tmp) / "ParseOnly.class", out / "ParseOnly.class")
         return out
 
     def _node(self, docs: list[FileDoc]) -> list[Verdict]:
