@@ -160,6 +160,12 @@ class ScreeningConfig:
             "max_duplicated_line_share",
         ):
             _check(0.0 <= getattr(self, name) <= 1.0, f"screening.{name}", "must be in [0, 1]")
+        _check(self.syntax_confirm_timeout > 0, "screening.syntax_confirm_timeout", "must be > 0")
+        _check(
+            self.minified_min_mean_line_chars >= 0,
+            "screening.minified_min_mean_line_chars",
+            "must be >= 0",
+        )
 
 
 @dataclass
