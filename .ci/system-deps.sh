@@ -16,6 +16,8 @@ command -v mcs >/dev/null || need+=(mono-mcs)
 command -v mono >/dev/null || need+=(mono-runtime)
 command -v go >/dev/null || need+=(golang-go)
 command -v rustc >/dev/null || need+=(rustc)
+# corpus screening: rustfmt is the Rust front end of the syntax step's second opinion.
+command -v rustfmt >/dev/null || need+=(rustfmt)
 # serve: the llama.cpp /infill request is sent with curl (tests/serve/test_api.py).
 command -v curl >/dev/null || need+=(curl)
 # corpus fetch: npm pack for npm tarballs (make demo, tests/corpus/test_fetch.py); dpkg-deb for .deb.

@@ -315,3 +315,141 @@ def test_fast_syntax_path_keeps_the_decisions_on_real_files():
         docs.append(doc(path.name, text, "python" if path.suffix == ".py" else "c"))
     docs.append(doc("bad.py", "def f():\n    pass\nreturn 1\n", "python"))  # compile-only error
     assert assert_same_decisions(docs, max_lines=200) >= 50
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 13: an error confined to one region, the language's own front end, markers in prose
+
+# A valid C# class whose `#if` splits a method header: tree-sitter's recovery wraps the whole
+# file in one ERROR node (the old span measure read 100% error), but only the `#else` /
+# `#endif` tokens are left unplaced.
+_METHODS = "".join(
+    f"        public int M{i}(int x)\n        {{\n            return x + {i};\n        }}\n\n"
+    for i in range(12)
+)
+WRAPPED_CSHARP = (
+    "namespace N\n{\n    public class A\n    {\n"
+    + _METHODS
+    + "#if X\n        protected A()\n#else\n        [SetUp]\n        protected void Setup()\n"
+    + "#endif\n        {\n            Run();\n        }\n"
+    + _METHODS.replace("M", "K")
+    + "    }\n\n    public static class B\n    {\n"
+    + _METHODS.replace("M", "L")
+    + "    }\n}\n"
+)
+# The minimal case of issue 13: tsc accepts it; tree-sitter-typescript 0.23 reads the call
+# signature after `: T` as a generic type and loses the rest of the file.
+ISSUE_TS = """export interface ActionFactory {
+    <T extends Function>(fn: T): T
+    <T extends Function>(name: string, fn: T): T
+    bound: number
+}
+export function makeFactory(): ActionFactory { const r = function a(x: any, y?: any): any { \
+return y === undefined ? x : y } as any; r.bound = 1; return r }
+"""
+
+
+def test_an_error_confined_to_one_region_does_not_condemn_the_file():
+    import tree_sitter
+
+    from repoloom.corpus.screening import _parser
+
+    parser, _ = _parser("c-sharp")
+    root = parser.parse(WRAPPED_CSHARP.encode()).root_node
+    assert root.children[0].type == "ERROR"  # the whole file under one ERROR node
+    assert root.children[0].end_byte >= len(WRAPPED_CSHARP.encode()) - 2
+    verdict = syntax_verdict(doc("A.cs", WRAPPED_CSHARP, "c-sharp"))
+    assert 0 < verdict.error_share < 0.05
+    assert screen([doc("A.cs", WRAPPED_CSHARP, "c-sharp")], **OFF, syntax_confirm=False)[0] == [
+        "A.cs"
+    ]
+    # errors all over the file still condemn it, with no second opinion asked
+    broken = "".join(f"int f{i}(int x) {{ return x + ; }}\nint = ;\n" for i in range(20))
+    assert syntax_verdict(doc("b.c", broken, "c")).error_share > 0.05
+    assert screen([doc("b.c", broken, "c")], **OFF, syntax_confirm=False)[0] == []
+    assert tree_sitter  # imported above for the grammar objects
+
+
+def test_front_end_overrules_tree_sitter_on_the_issue_typescript_case():
+    from repoloom.corpus.frontends import FrontEnds
+
+    ts = doc("action.ts", ISSUE_TS, "typescript")
+    assert syntax_verdict(ts).error_share > 0.05  # tree-sitter alone flags it
+    kept, log = screen([ts], **OFF, syntax_confirm=False)
+    assert kept == [] and log.removed[0].reason == "syntax-error:typescript"
+    if not FrontEnds().available("typescript"):
+        pytest.skip("node with a typescript module is not installed")
+    kept, log = screen([ts], **OFF)
+    assert kept == ["action.ts"]
+    assert log.counts["syntax"]["overruled:accept:typescript"] == 1
+    broken = doc("b.ts", "export function f(x: number { return x +; \n" * 3, "typescript")
+    kept, log = screen([broken], **OFF)
+    assert kept == [] and "line 1" in log.removed[0].detail  # rejected by both
+
+
+@pytest.mark.parametrize("language", sorted(SYNTAX_LANGUAGES))
+def test_front_ends_accept_valid_and_reject_broken_files(language, tmp_path):
+    from repoloom.corpus.frontends import FrontEnds
+
+    front_ends = FrontEnds(cache_dir=tmp_path)
+    if not front_ends.available(language):
+        pytest.skip(f"no front end for {language} installed")
+    path, text = VALID[language]
+    good, bad = doc(path, text, language), doc("broken_" + path, BROKEN[language], language)
+    verdicts = front_ends.check([good, bad], [good, bad])
+    assert verdicts[path][0] == "accept", verdicts[path]
+    assert verdicts["broken_" + path][0] == "reject", verdicts["broken_" + path]
+
+
+def test_c_front_end_missing_header_is_no_verdict(tmp_path):
+    from repoloom.corpus.frontends import FrontEnds
+
+    front_ends = FrontEnds(cache_dir=tmp_path)
+    if not front_ends.available("cpp"):
+        pytest.skip("g++ not installed")
+    uses = doc("src/a.cpp", '#include "b.h"\nint f() { return B; }\n', "cpp")
+    header = doc("include/b.h", "#define B 2\n", "c")
+    alone = front_ends.check([uses], [uses])
+    assert alone["src/a.cpp"][0] == "unknown" and "no verdict" in alone["src/a.cpp"][1]
+    with_headers = front_ends.check([uses, header], [uses])  # include/ is on the -I path
+    assert with_headers["src/a.cpp"][0] == "accept"
+
+
+def test_generated_markers_only_in_comments_and_headers():
+    from repoloom.corpus.screening import generated_marker
+
+    assert (
+        generated_marker("# Notes\n\nSome auto-generated notes on releases.\n", "markdown", 999)
+        is None
+    )
+    assert generated_marker("<!-- auto-generated by tool -->\n# T\n", "markdown", 999)
+    assert generated_marker("Generated by Sphinx\n===\n", "restructuredtext", 999) is None
+    c_header = "/*\n * This file was automatically generated by gen.py\n */\nint x;\n"
+    assert generated_marker(c_header, "c", 999).lower() == "this file was automatically generated"
+    code = 'MESSAGE = "this value is auto-generated"\nx = 1\n'
+    assert generated_marker(code, "python", 999) is None
+    late_comment = "x = 1\n# Code generated by protoc. DO NOT EDIT.\n"
+    assert generated_marker(late_comment, "python", 999) == "generated by"
+    trailing = 'var fp = require("./x"); // This file is generated automatically by fp.ts\n'
+    assert generated_marker(trailing, "javascript", 999) == "This file is generated"
+
+
+def test_include_lists_are_not_minified():
+    """Little whitespace but short lines (an umbrella header): not minified code (issue 13)."""
+    includes = "".join(f'#include "asio/detail/part_{i:03d}_impl.hpp"\n' for i in range(60))
+    assert whitespace_share(includes) < 0.08
+    on = {**OFF, "minified": True}
+    assert screen([doc("asio.hpp", includes, "cpp")], **on)[0] == ["asio.hpp"]
+    packed = "a=b+1;" * 500 + "\n"  # one 3,000-character line, no whitespace
+    assert screen([doc("b.js", packed, "javascript")], **on)[0] == []
+
+
+def test_gcc_errors_about_names_declared_elsewhere_are_no_verdict():
+    from repoloom.corpus.frontends import c_verdict
+
+    assert c_verdict("a.c", "a.c:1:9: error: expected ';' before '}' token")[0] == "reject"
+    assert c_verdict("a.c", "a.c:2:4: error: expected ')' before 'GOPKGPATH'")[0] == "unknown"
+    assert c_verdict("a.cc", "a.cc:3:1: error: 'EIGEN_DEVICE_FUNC' does not name a type")[0] == (
+        "unknown"
+    )
+    assert c_verdict("a.h", "a.h:1:9: error: expected ';' before '}' token")[0] == "unknown"
