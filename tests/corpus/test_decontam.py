@@ -389,6 +389,16 @@ def test_operators_and_punctuation_are_tokens_whitespace_is_not():
     assert plain_words("\\begin{pmatrix} the $bxy + cy$ roots") == {
         "begin": True, "pmatrix": True, "bxy": True, "cy": True, "the": False, "roots": False,
     }  # fmt: skip
+    figure = plain_words("Find the area. [asy] draw(Circle((0,0),1)); [/asy] Hexagon")
+    assert figure == {
+        "Find": False,
+        "the": False,
+        "area": False,
+        "asy": True,
+        "draw": True,
+        "Circle": True,
+        "Hexagon": False,
+    }  # fmt: skip  (an Asymptote figure is drawing code; the text after it is not)
     assert plain_words('colors = ["green", "orange"]; ok("two words")') == {
         "colors": False, "green": True, "orange": True, "ok": True, "two": False, "words": False,
     }  # fmt: skip

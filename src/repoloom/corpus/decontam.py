@@ -222,6 +222,9 @@ class BenchmarkIndex:
         return None
 
 
+_ASY = code_tokens("asy").hashes[0]
+
+
 def code_tokens_many(
     texts: list[str],
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
@@ -229,8 +232,9 @@ def code_tokens_many(
     only separate tokens): per text, its token hashes, which tokens hold a letter, and which are
     words that never tell a task apart: at most 2 characters (`i`, `x`, `pi`, `z0`), LaTeX markup
     (a control word right after a backslash, `\\frac`, and the environment of `\\begin{pmatrix}`),
-    a math-mode variable (between `$`s: `$ax^2 + bxy$`), or a word that is a whole string
-    literal on its own (`"five", "six"`, `'red', 'blue'`: data, not code)."""
+    a math-mode variable (between `$`s: `$ax^2 + bxy$`), a word of an Asymptote figure (MATH's
+    `[asy] ... [/asy]`), or a word that is a whole string literal on its own (`"five", "six"`,
+    `'red', 'blue'`: data, not code)."""
     if not texts:
         return [], [], []
     encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
@@ -257,12 +261,29 @@ def code_tokens_many(
     math_mode = np.concatenate(
         [np.cumsum(d) % 2 == 1 for d in dollars] or [np.zeros(0, dtype=bool)]
     )
+    # MATH's Asymptote figures, `[asy] ... draw(Circle((0,0),1)); [/asy]`: drawing code, not text
+    asy = tokens.hashes == _ASY
+    opens = np.zeros(len(tokens), dtype=bool)
+    opens[1:-1] = asy[1:-1] & (first[:-2] == ord("[")) & (first[2:] == ord("]"))
+    closes = np.zeros(len(tokens), dtype=bool)  # [ / asy ]
+    closes[2:-1] = (
+        asy[2:-1] & (first[:-3] == ord("[")) & (first[1:-2] == ord("/")) & (first[3:] == ord("]"))
+    )
+    figure = np.concatenate(
+        [
+            np.cumsum(o.astype(np.int64) - c) > 0
+            for o, c in zip(np.split(opens & ~closes, cuts), np.split(closes, cuts), strict=True)
+        ]
+        or [np.zeros(0, dtype=bool)]
+    )
     plain = (
         ((tokens.ends - tokens.starts) <= 2)
         | after_backslash
         | environment
         | lone_literal
         | math_mode
+        | figure
+        | closes
     )
     return (
         np.split(tokens.hashes, cuts),
