@@ -392,6 +392,7 @@ def create_app(
             "status": "ok",
             "model": backend.model_id,
             "backend": backend_kind,
+            "upstream_kind": getattr(backend, "kind", None),
             "fim_template": fim_template.name,
             "context_window": window(),
             "queued": backend.queued,

@@ -11,7 +11,7 @@ from repoloom.cli import UserError
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "serve",
-        help="OpenAI-compatible completion/FIM/chat server (local model or in front of vLLM)",
+        help="OpenAI-compatible completion/FIM/chat server (local model, or in front of vLLM or llama.cpp)",
         description="Serve /v1/completions (prompt + suffix = FIM), /v1/chat/completions, "
         "/infill (llama.cpp shape), /v1/models and /health.",
     )
@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--api-key", help="bearer token sent to the upstream")
+    p.add_argument(
+        "--upstream-kind",
+        default="auto",
+        choices=["auto", "vllm", "llama.cpp", "openai"],
+        help="with --upstream: its sampling dialect (auto: from its /v1/models)",
+    )
     p.set_defaults(func=cmd_serve)
 
     c = subparsers.add_parser(
@@ -126,6 +132,8 @@ def build_backend(args: argparse.Namespace):
             tokenizer_dir=args.tokenizer,
             max_concurrency=args.max_queue + args.max_batch,
             api_key=args.api_key,
+            context_window=args.context_window,
+            kind=args.upstream_kind,
         ), "upstream"
     except ConnectionError as exc:
         raise UserError(str(exc)) from None
