@@ -97,7 +97,7 @@ def _run(cmd: str, cwd: Path, env: dict, extra: list[str] = ()) -> subprocess.Co
         argv = [sys.executable, "-m", "repoloom", *argv[1:]]
     elif argv[0] == "python":
         argv = [sys.executable, *argv[1:]]
-    argv = [os.path.expanduser(a) if a.startswith("~") else a for a in argv]
+    argv = [env["HOME"] + a[1:] if a.startswith("~/") else a for a in argv]  # the test's HOME
     return subprocess.run(
         [*argv, *extra], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
     )

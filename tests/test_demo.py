@@ -164,7 +164,7 @@ def test_demo_runs_every_step_end_to_end(demo_repos, tmp_path):
     assert ev["tasks"] == 8 and len(ev["rows"]) == 8 and ev["multi_line_tasks"] == 2
     assert sorted(r["n_lines"] > 1 for r in ev["rows"]) == [False] * 6 + [True] * 2
     # Before = the model at initialisation (same config and seed), on the same points.
-    before = json.loads((out / "eval/before/report.json").read_text())
+    before = json.loads((out / "eval-before/report.json").read_text())
     assert [r["task_id"] for r in before["rows"]] == [r["task_id"] for r in ev["rows"]]
     assert before["loss_fim"] > ev["loss_fim"]  # 20 steps already lower the held-out loss
     assert "before (initialisation) -> after" in run.stdout

@@ -373,7 +373,7 @@ def _run(args: argparse.Namespace, steps: list[str], out: Path, console: Any) ->
     _init_step(init_stamp, "eval" in steps, cfg, model_dir, init_dir)
     before_stamp = _Stamp(out, "eval-before", {**eval_settings, "model": init_stamp.fingerprint})
     before = _eval_step(
-        before_stamp, "eval" in steps, init_dir, line_tasks, eval_dir / "before", args
+        before_stamp, "eval" in steps, init_dir, line_tasks, out / "eval-before", args
     )
     stamp = _Stamp(out, "eval", {**eval_settings, "model": stamp.fingerprint})
     ev = _eval_step(stamp, "eval" in steps, model_dir, line_tasks, eval_dir, args)
@@ -422,6 +422,7 @@ def _run(args: argparse.Namespace, steps: list[str], out: Path, console: Any) ->
         ("training log", run_dir / "metrics.jsonl"),
         ("checkpoint", model_dir),
         ("eval report", eval_dir / "report.json"),
+        ("eval at init", out / "eval-before" / "report.json"),
         ("server log", out / "serve" / "roundtrip.json"),
         ("summary", out / "summary.json"),
     ):
