@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from repoloom.heldout import free_port
 
 pytestmark = pytest.mark.heavy
 
@@ -143,19 +144,13 @@ def test_adapt_commands_run(workdir):
     assert (work / "work/adapt.gguf").stat().st_size > 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_commands_run(workdir):
     """The page's llama.cpp server and repoloom proxy, on free ports, answering /infill."""
     pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
     work, env = workdir
     if not (work / "work/adapt.gguf").is_file():
         pytest.skip("needs the export of test_adapt_commands_run")
-    llama_port, port = _free_port(), _free_port()
+    llama_port, port = free_port(), free_port()
     llama_cmd = LLAMA_SERVER.replace("16384", "2048").replace("8012", str(llama_port))
     serve_cmd = SERVE.replace("8012", str(llama_port)).replace("16384", "2048")
     serve_cmd = serve_cmd.replace("--port 8000", f"--port {port}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from repoloom.heldout import free_port
 
 HEAVY_RUNS = 20  # the figure: 134 showed up in 4 of 7 and 1 of 3 runs before the fix
 
@@ -72,14 +73,8 @@ def test_exit_0_twenty_times(command, tiny_dir, source_file):
     _assert_clean([run() for _ in range(HEAVY_RUNS)])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_exits_0_on_sigterm(tiny_dir):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "repoloom", "serve", "--model", str(tiny_dir), "--port", str(port)],
         stdout=subprocess.PIPE,

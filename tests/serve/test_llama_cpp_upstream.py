@@ -10,7 +10,6 @@ the HF checkpoint. Heavy: llama-cpp-python builds llama.cpp from source when ins
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from repoloom.heldout import free_port
+
 from .conftest import SHARED, make_engine, running
 
 pytestmark = pytest.mark.heavy
@@ -26,12 +27,6 @@ pytestmark = pytest.mark.heavy
 GGUF_VOCAB = SHARED / "reference" / "deepseek-coder-tokenizer" / "ggml-vocab-deepseek-coder.gguf"
 PREFIX = "def add(a, b):\n    "
 SUFFIX = "\n\nprint(add(1, 2))\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +53,7 @@ def model_dirs(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def llama_server(model_dirs):
     _, gguf = model_dirs
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
         "--port", str(port), "--n_ctx", "2048", "--model_alias", "tiny-coder", "--n_threads", "2",
