@@ -127,7 +127,7 @@ def _demo(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,  # the whole demo; minutes on a loaded 2-core machine
         env={**os.environ, "COLUMNS": "200"},
     )
 
