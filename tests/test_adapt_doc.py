@@ -4,7 +4,8 @@ The commands are kept here verbatim (each must appear in the page), then run wit
 placeholders pointing at small things: ``BASE`` is a tiny random checkpoint with the release
 tokenizer written in the released Hugging Face layout, ``~/src/...`` three small repositories,
 and a few overrides make training take seconds (``max_steps=3 seq_len=64 ...`` appended to the
-page's train command). Heavy: the serve steps build on llama-cpp-python (skipped without it).
+page's train command). The runs are heavy (minutes; the serve steps need llama-cpp-python and
+are skipped without it); the check that the commands are on the page is not.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import httpx
 import pytest
 
 from repoloom.heldout import free_port
-
-pytestmark = pytest.mark.heavy
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "adapt.md"
@@ -128,6 +127,7 @@ def workdir(tmp_path_factory) -> tuple[Path, dict]:
     return work, env
 
 
+@pytest.mark.heavy
 def test_adapt_commands_run(workdir):
     work, env = workdir
     extras = {TRAIN: TRAIN_TINY, EVAL_BEFORE: EVAL_TINY, EVAL_AFTER: EVAL_TINY}
@@ -144,6 +144,7 @@ def test_adapt_commands_run(workdir):
     assert (work / "work/adapt.gguf").stat().st_size > 0
 
 
+@pytest.mark.heavy
 def test_serve_commands_run(workdir):
     """The page's llama.cpp server and repoloom proxy, on free ports, answering /infill."""
     pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
