@@ -127,7 +127,7 @@ def _demo(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,  # the whole demo; minutes on a loaded 2-core machine
         env={**os.environ, "COLUMNS": "200"},
     )
 
@@ -136,7 +136,8 @@ def _demo(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 def test_demo_runs_every_step_end_to_end(demo_repos, tmp_path):
     # A relative --out, as the Makefile passes it; few training steps and lines.
     args = ["--out", "data/demo", "--repos", str(demo_repos), "--train-steps", "20",
-            "--eval-lines", "6", "--max-new-tokens", "8", "--workers", "2",
+            "--eval-lines", "6", "--eval-multi-lines", "2", "--max-new-tokens", "8",
+            "--workers", "2",
             "--vocab-size", "1024"]  # fmt: skip
     run = _demo(tmp_path, *args)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -160,7 +161,13 @@ def test_demo_runs_every_step_end_to_end(demo_repos, tmp_path):
     assert (out / "run/loss.png").is_file() and (out / "run/hf/model.safetensors").is_file()
 
     ev = json.loads((out / "eval/report.json").read_text())
-    assert ev["tasks"] == 6 and len(ev["rows"]) == 6
+    assert ev["tasks"] == 8 and len(ev["rows"]) == 8 and ev["multi_line_tasks"] == 2
+    assert sorted(r["n_lines"] > 1 for r in ev["rows"]) == [False] * 6 + [True] * 2
+    # Before = the model at initialisation (same config and seed), on the same points.
+    before = json.loads((out / "eval-before/report.json").read_text())
+    assert [r["task_id"] for r in before["rows"]] == [r["task_id"] for r in ev["rows"]]
+    assert before["loss_fim"] > ev["loss_fim"]  # 20 steps already lower the held-out loss
+    assert "before (initialisation) -> after" in run.stdout
     assert all(r["path"].endswith(".py") for r in ev["rows"])
     assert 0 < ev["loss_fim"] < 20 and 0 < ev["loss_l2r"] < 20
     assert all(isinstance(r["completion"], str) for r in ev["rows"])
@@ -172,7 +179,7 @@ def test_demo_runs_every_step_end_to_end(demo_repos, tmp_path):
     assert serve["infill"]["context_files_sent"]  # the file imports others of its repository
     assert serve["infill"]["tokens_evaluated"] > serve["completions"]["usage"]["prompt_tokens"]
     assert serve["stats"]["completed"] >= 2
-    assert serve["port_closed"] and serve["exit_code"] in (0, -15)
+    assert serve["port_closed"] and serve["exit_code"] == 0
     for line in ("[7/7] serve", "/v1/completions", "/infill", "loss curve"):
         assert line in run.stdout
 

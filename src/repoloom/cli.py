@@ -20,6 +20,7 @@ PART_MODULES = (
     "repoloom.train.cli",
     "repoloom.evaluate.cli",
     "repoloom.serve.cli",
+    "repoloom.serve.export_cli",
     "repoloom.demo",
 )
 

@@ -11,8 +11,10 @@ Seven steps, each the library call its own command makes (no second implementati
 4. ``tokenize``  FIM (PSM, rate 0.5) and packed token shards (``repoloom tokenize``).
 5. ``train``     the ``tiny`` model briefly from ``configs/train/tiny.yaml`` (``repoloom train``),
                  exported as a Hugging Face checkpoint.
-6. ``eval``      single-line infilling on held-out files through the evaluation harness
-                 (``repoloom.heldout``): exact match, edit similarity, loss of the true line.
+6. ``eval``      single- and multi-line infilling on held-out files through the evaluation
+                 harness (``repoloom.heldout``, the points of ``repoloom eval build-heldout``):
+                 exact match, edit similarity, loss of the true span, before (the model at
+                 initialisation: same config and seed, no step) and after training.
 7. ``serve``     ``repoloom serve`` in a subprocess; a held-out line completed through
                  ``/v1/completions`` (prompt + suffix) and ``/infill`` (with repository context).
 
@@ -82,6 +84,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--train-steps", type=int, default=None, help="training steps (default: the config's)"
     )
     demo.add_argument("--eval-lines", type=int, default=40, help="held-out lines to infill (40)")
+    demo.add_argument(
+        "--eval-multi-lines",
+        type=int,
+        default=10,
+        help="held-out spans of 2-3 lines to infill (10)",
+    )
     demo.add_argument("--max-new-tokens", type=int, default=24, help="tokens per infilled line")
     demo.add_argument("--seed", type=int, default=0, help="choice of held-out lines")
     demo.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
@@ -332,35 +340,47 @@ def _run(args: argparse.Namespace, steps: list[str], out: Path, console: Any) ->
 
     # ---- 6. eval -------------------------------------------------------------------------------
     eval_dir = out / "eval"
-    t0 = _header(console, 6, "eval", f"single-line infilling on {args.eval_lines} held-out lines")
+    t0 = _header(
+        console,
+        6,
+        "eval",
+        f"infilling {args.eval_lines} lines and {args.eval_multi_lines} multi-line spans of the "
+        "held-out files, before (the model at initialisation) and after training",
+    )
     model_dir = run_dir / "hf"
     if not (model_dir / "config.json").is_file():
         raise UserError(f"{model_dir}: no exported model: run the train step")
     budget = seq_len - args.max_new_tokens - 8  # FIM sentinels, BOS and a margin
-    stamp = _Stamp(
-        out,
-        "eval",
-        {"lines": args.eval_lines, "seed": args.seed, "max_new_tokens": args.max_new_tokens,
-         "budget": budget, "model": stamp.fingerprint},
-    )  # fmt: skip
+    eval_settings = {
+        "lines": args.eval_lines, "multi_lines": args.eval_multi_lines, "seed": args.seed,
+        "max_new_tokens": args.max_new_tokens, "budget": budget,
+    }  # fmt: skip
     cache: dict[str, list] = {}
 
     def line_tasks() -> list:  # built only when needed (a reused eval without serve needs none)
         if "tasks" not in cache:
             cache["tasks"] = _line_tasks(
-                heldout_files, model_dir, args.eval_lines, budget, args.seed
-            )
+                heldout_files, model_dir, args.eval_lines, budget, args.seed,
+                multi=args.eval_multi_lines,
+            )  # fmt: skip
         return cache["tasks"]
 
-    ev = _eval_step(stamp, "eval" in steps, model_dir, line_tasks, eval_dir, args)
-    console.print(
-        f"{ev['tasks']} lines of {ev['files']} held-out files: exact match "
-        f"{100 * ev['exact_match']:.1f}%, edit similarity {100 * ev['edit_similarity']:.1f}%, "
-        f"loss of the true line {ev['loss_fim']:.2f} nats/token with FIM (prefix + suffix), "
-        f"{ev['loss_l2r']:.2f} left-to-right (prefix only)"
+    # "Before" is the model as training started (same config, same seed, step 0): the demo
+    # trains from scratch, so that is what the training bought. When adapting a released model,
+    # "before" is the released model (docs/adapt.md).
+    init_dir = out / "init" / "hf"
+    init_stamp = _Stamp(out, "init", {"train": stamp.fingerprint})
+    _init_step(init_stamp, "eval" in steps, cfg, model_dir, init_dir)
+    before_stamp = _Stamp(out, "eval-before", {**eval_settings, "model": init_stamp.fingerprint})
+    before = _eval_step(
+        before_stamp, "eval" in steps, init_dir, line_tasks, out / "eval-before", args
     )
+    stamp = _Stamp(out, "eval", {**eval_settings, "model": stamp.fingerprint})
+    ev = _eval_step(stamp, "eval" in steps, model_dir, line_tasks, eval_dir, args)
+    _print_before_after(console, before, ev)
     summary["eval"] = {k: v for k, v in ev.items() if k != "rows"}
     summary["eval"]["report"] = str(eval_dir / "report.json")
+    summary["eval_before"] = {k: v for k, v in before.items() if k != "rows"}
     timings["eval"] = time.perf_counter() - t0
 
     # ---- 7. serve ------------------------------------------------------------------------------
@@ -402,6 +422,7 @@ def _run(args: argparse.Namespace, steps: list[str], out: Path, console: Any) ->
         ("training log", run_dir / "metrics.jsonl"),
         ("checkpoint", model_dir),
         ("eval report", eval_dir / "report.json"),
+        ("eval at init", out / "eval-before" / "report.json"),
         ("server log", out / "serve" / "roundtrip.json"),
         ("summary", out / "summary.json"),
     ):
@@ -414,18 +435,12 @@ def _run(args: argparse.Namespace, steps: list[str], out: Path, console: Any) ->
 
 
 def _heldout_code_files(heldout_dirs: dict[str, Path]) -> dict[tuple[str, str], str]:
-    """(repository, path) -> text of the held-out files in a language with a dependency parser
-    (the code languages of the corpus), read as the corpus reads them."""
-    from repoloom.corpus.deps import PARSED_LANGUAGES
+    """(repository, path) -> text of the held-out code files, read as the corpus reads them."""
     from repoloom.corpus.repo import load_repository
+    from repoloom.heldout import code_files
 
-    files = {}
-    for name, root in heldout_dirs.items():
-        repo = load_repository(root)
-        for path, text in repo.texts.items():
-            if repo.languages.get(path) in PARSED_LANGUAGES:
-                files[(name, path)] = text
-    return files
+    repos = {name: load_repository(root) for name, root in heldout_dirs.items()}
+    return code_files([(name, r.texts, r.languages) for name, r in repos.items()])
 
 
 def _tokenizer_step(stamp: _Stamp, run: bool, corpus: Path, tokdir: Path, vocab: int) -> dict:
@@ -531,10 +546,12 @@ def _train_step(stamp: _Stamp, run: bool, cfg: Any, run_dir: Path) -> dict:
     )
 
 
-def _line_tasks(files: dict, model_dir: Path, n: int, budget: int, seed: int) -> list:
+def _line_tasks(
+    files: dict, model_dir: Path, n: int, budget: int, seed: int, multi: int = 0
+) -> list:
     from transformers import AutoTokenizer
 
-    from repoloom.heldout import HeldoutError, fim_line_tasks
+    from repoloom.heldout import HeldoutError, heldout_points
 
     if not files:
         raise HeldoutError("the held-out repositories have no code files to evaluate on")
@@ -544,14 +561,51 @@ def _line_tasks(files: dict, model_dir: Path, n: int, budget: int, seed: int) ->
         return len(tok(text, add_special_tokens=False)["input_ids"])
 
     # Bound the text before counting (a whole file need not be tokenized to cut it to the budget).
-    room = 16 * budget
-    by_path = {}
-    for (repo, path), text in files.items():
-        by_path[f"{repo}/{path}"] = text
-    tasks = fim_line_tasks(by_path, n, count, budget, seed=seed, max_chars=room)
-    for t in tasks:  # "repo/path" -> the repository and its path inside it
-        t.repo, t.path = t.path.split("/", 1)
-    return tasks
+    return heldout_points(
+        files, single=n, multi=multi, count_tokens=count, budget=budget, seed=seed,
+        max_span_lines=3, max_chars=16 * budget,
+    )  # fmt: skip
+
+
+def _init_step(stamp: _Stamp, run: bool, cfg: Any, trained_dir: Path, init_dir: Path) -> None:
+    """Export the model as training started (the run's config and seed, no step taken)."""
+    from repoloom.cli import UserError
+
+    if stamp.done and (init_dir / "config.json").is_file():
+        return
+    if not run:
+        raise UserError(f"{init_dir}: no initial model for this run: run the eval step")
+    from transformers import AutoTokenizer
+
+    from repoloom.train.checkpoint import export_hf
+    from repoloom.train.model import build_llama_config, build_model
+
+    stamp.begin()
+    tokenizer = AutoTokenizer.from_pretrained(trained_dir)  # the run's tokenizer, exported with it
+    config = build_llama_config(cfg, tokenizer)
+    model = build_model(cfg, config)
+    export_hf(init_dir, model, config, cfg.export_dtype, tokenizer)
+    stamp.finish({"dir": str(init_dir)})
+
+
+def _print_before_after(console: Any, before: dict, after: dict) -> None:
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f}%"
+
+    console.print(
+        f"{after['tasks']} held-out points of {after['files']} files "
+        f"({after.get('multi_line_tasks', 0)} multi-line); before (initialisation) -> after "
+        "(trained):"
+    )
+    for label, key, fmt in (
+        ("exact match", "exact_match", pct),
+        ("  single-line", "exact_match_single_line", pct),
+        ("  multi-line", "exact_match_multi_line", pct),
+        ("edit similarity", "edit_similarity", pct),
+        ("loss, FIM", "loss_fim", lambda x: f"{x:.2f} nats/token"),
+        ("loss, prefix only", "loss_l2r", lambda x: f"{x:.2f} nats/token"),
+    ):
+        console.print(f"  {label:18s} {fmt(before.get(key))} -> {fmt(after.get(key))}")
 
 
 def _eval_step(

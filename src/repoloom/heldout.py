@@ -7,9 +7,12 @@ evaluation and a completion round trip through `repoloom serve`.
 * :func:`check_not_in_corpus` proves the held-out files are not in the training samples: a
   held-out file with the content of any file of any sample is an error (the cross-file
   benchmark's check, ``repoloom.evaluate.crossfile.heldout``).
-* :func:`fim_line_tasks` picks single lines of held-out files (seeded); each becomes a FIM task
-  whose prefix/suffix are the file around the line, cut to the model's training window with the
-  server's own rule (``repoloom.serve.repo_context.fit_prefix_suffix``).
+* :func:`fim_line_tasks` picks single lines (or spans of 2..k lines) of held-out files (seeded);
+  each becomes a FIM task whose prefix/suffix are the file around the span, cut to the model's
+  training window with the server's own rule (``repoloom.serve.repo_context.fit_prefix_suffix``).
+  :func:`heldout_points` makes both kinds; :func:`write_points` / :func:`read_points` store them
+  as the data file of the ``heldout`` benchmark (``repoloom eval build-heldout`` and
+  ``repoloom eval run heldout``, ``repoloom.evaluate.benchmarks.heldout``).
 * :func:`evaluate_fim_lines` runs them through the evaluation harness (``repoloom.evaluate``:
   ``runner.generate`` with the HF backend, ``scoring.score_samples``), so generation, stop words
   and the FIM prompt template are the benchmark code's, and adds the loss of the true line under
@@ -30,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +112,21 @@ def check_not_in_corpus(files: dict[str, str], corpus_dir: Path) -> int:
 
 @dataclass
 class LineTask:
+    """A FIM point: the true ``middle`` (one line, or ``n_lines`` consecutive lines, each with its
+    newline) between ``prefix`` and ``suffix``."""
+
     task_id: str
     path: str
-    line: int  # 1-based
+    line: int  # 1-based, the first line of the middle
     prefix: str
-    middle: str  # the line with its newline
+    middle: str
     suffix: str
     repo: str = ""  # the held-out repository (when several are evaluated together)
+    n_lines: int = 1
+
+    @property
+    def kind(self) -> str:
+        return "single-line" if self.n_lines == 1 else "multi-line"
 
 
 def _candidate_lines(text: str) -> list[int]:
@@ -136,11 +147,15 @@ def fim_line_tasks(
     *,
     seed: int = 0,
     max_chars: int | None = None,
+    max_span_lines: int = 1,
 ) -> list[LineTask]:
-    """``n`` single-line infilling tasks from ``files`` (``path -> text``): files in a seeded
-    order, one random eligible line per file per round until ``n``; prefix and suffix cut to
+    """``n`` infilling tasks from ``files`` (``path -> text``): files in a seeded order, one
+    random eligible line per file per round until ``n``; prefix and suffix cut to
     ``budget_tokens`` together (prefix from the left, suffix from the right, at lines).
-    ``max_chars`` bounds each side before tokens are counted (saves tokenizing whole files)."""
+    ``max_chars`` bounds each side before tokens are counted (saves tokenizing whole files).
+
+    ``max_span_lines`` > 1 makes multi-line tasks: the middle is 2..``max_span_lines``
+    consecutive lines (seeded) starting at an eligible line and ending on a non-blank one."""
     from repoloom.serve.repo_context import fit_prefix_suffix
 
     rng = random.Random(seed)
@@ -156,80 +171,174 @@ def fim_line_tasks(
                 continue
             line = pools[path].pop()
             lines = files[path].split("\n")
+            span = rng.randint(2, max_span_lines) if max_span_lines > 1 else 1
+            end = line + span - 1  # the middle's last line (1-based)
+            if end > len(lines) - 1 or not lines[end - 1].strip():
+                continue  # past the last newline, or a span ending on a blank line
             prefix = "".join(x + "\n" for x in lines[: line - 1])
-            middle = lines[line - 1] + "\n"
-            suffix = "\n".join(lines[line:])
+            middle = "".join(x + "\n" for x in lines[line - 1 : end])
+            suffix = "\n".join(lines[end:])
             if max_chars is not None and len(prefix) > max_chars:
                 prefix = prefix[-max_chars:].split("\n", 1)[-1]  # whole lines only
             if max_chars is not None and len(suffix) > max_chars:
                 suffix = suffix[:max_chars].rsplit("\n", 1)[0] + "\n"
             prefix, suffix = fit_prefix_suffix(prefix, suffix, budget_tokens, count_tokens)
-            tasks.append(LineTask(f"{path}:{line}", path, line, prefix, middle, suffix))
+            task_id = f"{path}:{line}" if span == 1 else f"{path}:{line}-{end}"
+            tasks.append(LineTask(task_id, path, line, prefix, middle, suffix, n_lines=span))
     return tasks
 
 
+def _lines(text: str) -> str:
+    """The text compared for exact match: each line stripped, blank lines at the ends dropped."""
+    return "\n".join(x.strip() for x in text.strip("\n").split("\n")).strip()
+
+
 class HeldoutLineInfilling(Benchmark):
-    """Single-line infilling on held-out files, as HumanEval single-line infilling: FIM prompt,
-    the generation cut at its first newline, exact match of the stripped line."""
+    """Single- and multi-line infilling on held-out files, as HumanEval single-line infilling:
+    FIM prompt; a single-line generation is cut at its first newline, a multi-line one after as
+    many lines as the truth has; exact match of the lines (each stripped), edit similarity."""
 
     name = "heldout-infill-line"
     description = "single-line FIM on held-out repository files (exact match, edit similarity)"
     prompt_style = "infill"
 
-    def __init__(self, tasks: Sequence[LineTask], max_new_tokens: int = 24) -> None:
+    def __init__(self, tasks: Sequence[LineTask] = (), max_new_tokens: int = 24) -> None:
         self.line_tasks = list(tasks)
         self.max_new_tokens = max_new_tokens
 
     def load(self, data_dir: Path | None) -> list[Task]:
         return [
-            Task(t.task_id, t.prefix, {"middle": t.middle}, ["\n"], suffix=t.suffix)
+            Task(
+                t.task_id,
+                t.prefix,
+                {"middle": t.middle, "n_lines": t.n_lines},
+                ["\n"] if t.n_lines == 1 else [],
+                suffix=t.suffix,
+            )
             for t in self.line_tasks
         ]
 
     def postprocess(self, task: Task, generation: str) -> str:
-        return generation.split("\n", 1)[0] + "\n"
+        n_lines = task.data.get("n_lines", 1)
+        kept = generation.split("\n")[:n_lines]
+        return "\n".join(kept) + "\n"
 
     def job(self, task: Task, completion: str, timeout: float) -> None:
         return None  # graded by comparison, nothing runs
 
     def grade(self, task: Task, completion: str, result: Any) -> Verdict:
-        want, got = task.data["middle"].strip(), completion.strip()
+        want, got = _lines(task.data["middle"]), _lines(completion)
         em = got == want
         sim = difflib.SequenceMatcher(None, got, want).ratio() if got or want else 1.0
-        return Verdict(em, "exact match" if em else "mismatch", {"edit_similarity": sim})
+        kind = "single" if task.data.get("n_lines", 1) == 1 else "multi"
+        extra = {"edit_similarity": sim, f"exact_match_{kind}": em}
+        return Verdict(em, "exact match" if em else "mismatch", extra)
 
     def toolchain(self) -> str:
         return "none (string comparison)"
 
 
+def span_losses(
+    model: Any, tokenizer: Any, tasks: Sequence[LineTask], device: Any = "cpu", fim: bool = True
+) -> list[dict]:
+    """Per task: summed negative log-likelihood (nats) and token count of the true middle after
+    the FIM prompt (``fim``) or after the prefix alone. Parts are encoded separately, as in
+    training; the prefix ends at a newline, where the release pre-tokenizer always splits."""
+    import torch
+
+    from repoloom.prompts import render_fim
+
+    out = []
+    for t in tasks:
+        middle = tokenizer(t.middle, add_special_tokens=False)["input_ids"]
+        prompt = render_fim(t.prefix, t.suffix, "deepseek") if fim else t.prefix
+        ids = tokenizer(prompt)["input_ids"] + middle
+        x = torch.tensor([ids], device=device)
+        with torch.no_grad():
+            # Only the logits that predict the middle (a whole [T, vocab] matrix is large).
+            logits = model(input_ids=x, logits_to_keep=len(middle) + 1).logits[0, :-1].float()
+        nll = torch.nn.functional.cross_entropy(
+            logits, torch.tensor(middle, device=device), reduction="sum"
+        )
+        out.append({"task_id": t.task_id, "tokens": len(middle), "nll": float(nll)})
+    return out
+
+
 def line_losses(
     backend: Any, tasks: Sequence[LineTask], fim_family: str = "deepseek"
 ) -> list[dict]:
-    """Per task: summed negative log-likelihood (nats) and token count of the true line after the
-    FIM prompt (``fim``) and after the prefix alone (``l2r``). Parts are encoded separately, as
-    in training; the prefix ends at a newline, where the release pre-tokenizer always splits."""
-    from repoloom.prompts import render_fim
+    """Per task: the true line's summed NLL after the FIM prompt (``nll_fim``) and after the
+    prefix alone (``nll_l2r``), and its token count."""
+    fim = span_losses(backend.model, backend.tok, tasks, backend.device, fim=True)
+    l2r = span_losses(backend.model, backend.tok, tasks, backend.device, fim=False)
+    return [
+        {"task_id": a["task_id"], "tokens": a["tokens"], "nll_fim": a["nll"], "nll_l2r": b["nll"]}
+        for a, b in zip(fim, l2r, strict=True)
+    ]
 
-    torch = backend.torch
-    tok, model = backend.tok, backend.model
-    out = []
-    for t in tasks:
-        middle = tok(t.middle, add_special_tokens=False)["input_ids"]
-        row: dict[str, Any] = {"task_id": t.task_id, "tokens": len(middle)}
-        for kind, prompt in (
-            ("fim", render_fim(t.prefix, t.suffix, fim_family)),
-            ("l2r", t.prefix),
-        ):
-            ids = tok(prompt)["input_ids"] + middle
-            x = torch.tensor([ids], device=backend.device)
-            with torch.no_grad():
-                logits = model(input_ids=x).logits[0, -len(middle) - 1 : -1].float()
-            nll = torch.nn.functional.cross_entropy(
-                logits, torch.tensor(middle, device=backend.device), reduction="sum"
-            )
-            row[f"nll_{kind}"] = float(nll)
-        out.append(row)
-    return out
+
+# ------------------------------------------------------------- held-out points as a data file
+
+
+def write_points(path: Path, tasks: Sequence[LineTask]) -> None:
+    """One JSON object per FIM point (the ``heldout`` benchmark's data file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for t in tasks:
+            fh.write(json.dumps(asdict(t), ensure_ascii=False) + "\n")
+
+
+def read_points(path: Path) -> list[LineTask]:
+    from repoloom.evaluate.data import read_jsonl
+
+    names = {f.name for f in fields(LineTask)}
+    points = []
+    for i, rec in enumerate(read_jsonl(path), 1):
+        missing = {"task_id", "prefix", "middle", "suffix"} - set(rec)
+        if missing:
+            raise HeldoutError(f"{path}: record {i} has no {', '.join(sorted(missing))}")
+        points.append(LineTask(**{k: v for k, v in rec.items() if k in names}))
+    return points
+
+
+def code_files(
+    repos: Sequence[tuple[str, dict[str, str], dict[str, str | None]]],
+) -> dict[tuple[str, str], str]:
+    """(repository, path) -> text of the files in a language with a dependency parser (the code
+    languages of the corpus); ``repos``: (name, path -> text, path -> language) each."""
+    from repoloom.corpus.deps import PARSED_LANGUAGES
+
+    return {
+        (name, path): text
+        for name, texts, languages in repos
+        for path, text in texts.items()
+        if languages.get(path) in PARSED_LANGUAGES
+    }
+
+
+def heldout_points(
+    files: dict[tuple[str, str], str],
+    *,
+    single: int,
+    multi: int,
+    count_tokens: Any,
+    budget: int,
+    seed: int = 0,
+    max_span_lines: int = 4,
+    max_chars: int | None = None,
+) -> list[LineTask]:
+    """``single`` single-line and ``multi`` multi-line points of ``files`` (deterministic for a
+    seed); task ids are ``repo/path:line`` (``repo/path:first-last`` for multi-line)."""
+    by_path = {f"{repo}/{path}": text for (repo, path), text in files.items()}
+    tasks = fim_line_tasks(by_path, single, count_tokens, budget, seed=seed, max_chars=max_chars)
+    if multi > 0:
+        tasks += fim_line_tasks(
+            by_path, multi, count_tokens, budget, seed=seed + 1, max_chars=max_chars,
+            max_span_lines=max(2, max_span_lines),
+        )  # fmt: skip
+    for t in tasks:  # "repo/path" -> the repository and its path inside it
+        t.repo, t.path = t.path.split("/", 1)
+    return tasks
 
 
 def evaluate_fim_lines(
@@ -268,7 +377,8 @@ def evaluate_fim_lines(
     for t, loss in zip(tasks, losses, strict=True):
         res = results.get(t.task_id, {})
         rows.append(
-            {**loss, "path": t.path, "line": t.line, "truth": t.middle.rstrip("\n"),
+            {**loss, "path": t.path, "line": t.line, "n_lines": t.n_lines,
+             "truth": t.middle.rstrip("\n"),
              "completion": res.get("completion", "").rstrip("\n"),
              "exact_match": bool(res.get("passed")),
              "edit_similarity": res.get("edit_similarity")}
@@ -279,6 +389,9 @@ def evaluate_fim_lines(
         "tasks": len(tasks),
         "files": len({t.path for t in tasks}),
         "exact_match": summary["pass_at_k"]["pass@1"],
+        "exact_match_single_line": summary.get("mean_exact_match_single"),
+        "exact_match_multi_line": summary.get("mean_exact_match_multi"),
+        "multi_line_tasks": sum(t.n_lines > 1 for t in tasks),
         "edit_similarity": summary.get("mean_edit_similarity", 0.0),
         "loss_fim": sum(r["nll_fim"] for r in losses) / max(n_tok, 1),
         "loss_l2r": sum(r["nll_l2r"] for r in losses) / max(n_tok, 1),
@@ -323,8 +436,8 @@ def _wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, timeout: flo
 
 
 def stop_server(proc: subprocess.Popen, url: str, timeout: float = 30.0) -> dict[str, Any]:
-    """SIGTERM, as a process manager stops it. uvicorn shuts down gracefully and then re-raises
-    the signal, so the exit status is -15; SIGKILL only if it is still alive after ``timeout``."""
+    """SIGTERM, as a process manager stops it: ``repoloom serve`` shuts down gracefully, closes
+    its backend and exits 0; SIGKILL only if it is still alive after ``timeout``."""
     import httpx
 
     proc.terminate()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -236,3 +237,101 @@ def test_errors_through_openai_client(client):
 def test_unknown_route_is_json(server):
     r = httpx.get(f"{server}/v1/nothing")
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("null", "null content"),
+        ("5", "a number"),
+        ('{"text": "hi"}', "an object"),
+        ('[{"type": "image_url", "image_url": {"url": "x"}}]', "a non-text part"),
+        ('[{"type": "text", "text": null}]', "a text part without text"),
+    ],
+)
+def test_chat_content_must_be_text(server, content, why):
+    body = '{"messages": [{"role": "user", "content": ' + content + '}], "max_tokens": 2}'
+    r = httpx.post(
+        f"{server}/v1/chat/completions",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 400, why
+    assert r.json()["error"]["param"].startswith("messages.0.content")
+
+
+def test_chat_missing_content_is_400(server):
+    r = httpx.post(f"{server}/v1/chat/completions", json={"messages": [{"role": "user"}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages.0.content"
+
+
+def test_chat_text_parts_are_joined(client):
+    parts = [{"type": "text", "text": "Sort "}, {"type": "text", "text": "a list."}]
+    kw = dict(model="tiny-coder", max_tokens=6, temperature=0)
+    joined = client.chat.completions.create(
+        messages=[{"role": "user", "content": "Sort a list."}], **kw
+    )
+    split = client.chat.completions.create(messages=[{"role": "user", "content": parts}], **kw)
+    assert split.choices[0].message.content == joined.choices[0].message.content
+    assert split.usage.prompt_tokens == joined.usage.prompt_tokens
+
+
+@pytest.mark.parametrize("body", [{}, {"input_prefix": "", "input_suffix": "", "prompt": ""}])
+def test_infill_without_text_is_400(server, body):
+    r = httpx.post(f"{server}/infill", json=body)
+    assert r.status_code == 400
+    assert "input_prefix, input_suffix or prompt" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/chat/completions", "/infill"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_body_must_be_json(server, path, content_type):
+    body = json.dumps(
+        {
+            "prompt": "x",
+            "input_prefix": "x",
+            "messages": [{"role": "user", "content": "x"}],
+            "max_tokens": 2,
+            "n_predict": 2,
+        }
+    )
+    headers = {"content-type": content_type} if content_type else {}
+    r = httpx.post(f"{server}{path}", content=body.encode(), headers=headers)
+    assert r.status_code == 415
+    assert r.json()["error"]["code"] == "unsupported_media_type"
+    ok = httpx.post(
+        f"{server}{path}",
+        content=body.encode(),
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    assert ok.status_code == 200, ok.text
+
+
+def test_default_bound_on_new_tokens(tiny_dir):
+    """Chat and /infill without a bound generate at most the default (here 5), not the window."""
+    from repoloom.serve.app import create_app
+    from repoloom.serve.templates import get_fim_template
+
+    from .conftest import make_engine, running
+
+    engine = make_engine(tiny_dir)
+    app = create_app(engine, get_fim_template("deepseek"), default_max_tokens=5)
+    with running(app) as url:
+        body = {"input_prefix": "def f(x):\n    return ", "ignore_eos": True, "temperature": 0}
+        r = httpx.post(f"{url}/infill", json=body, timeout=60).json()
+        assert r["tokens_predicted"] == 5 and r["stop_type"] == "limit"
+        chat = {"messages": [{"role": "user", "content": "hi"}], "ignore_eos": True}
+        r = httpx.post(f"{url}/v1/chat/completions", json=chat, timeout=60).json()
+        assert r["usage"]["completion_tokens"] == 5
+        assert r["choices"][0]["finish_reason"] == "length"
+        # An explicit bound still wins over the default.
+        r = httpx.post(f"{url}/infill", json={**body, "n_predict": 7}, timeout=60).json()
+        assert r["tokens_predicted"] == 7
+    assert not engine._thread.is_alive()  # the lifespan hook closed the engine
+
+
+def test_documented_default_bound():
+    from repoloom.serve.app import DEFAULT_MAX_TOKENS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "serve.md").read_text()
+    assert f"default {DEFAULT_MAX_TOKENS}" in doc

@@ -116,3 +116,28 @@ def test_proxy_disconnect_cancels_upstream(proxy, server):
 def test_unreachable_upstream_is_a_clear_error():
     with pytest.raises(ConnectionError):
         UpstreamEngine("http://127.0.0.1:9")
+
+
+def test_upstream_kind_from_models_listing():
+    from repoloom.serve.upstream import detect_upstream_kind
+
+    assert detect_upstream_kind({"id": "/m/tiny.gguf", "owned_by": "me"}) == "llama.cpp"
+    assert detect_upstream_kind({"id": "tiny", "owned_by": "llamacpp"}) == "llama.cpp"
+    assert detect_upstream_kind({"id": "x", "owned_by": "vllm", "max_model_len": 8}) == "vllm"
+    assert detect_upstream_kind({"id": "tiny-coder", "owned_by": "repoloom"}) == "openai"
+
+
+def test_llama_cpp_payload_is_plain_sampling(server):
+    """llama.cpp's own sampler defaults (repeat penalty 1.1, top-k 40, min-p 0.05) are switched
+    off, so temperature 0 is greedy there too; other upstreams get no llama.cpp fields."""
+    from repoloom.serve.engine import Job, SamplingParams
+    from repoloom.serve.upstream import LLAMA_CPP_NEUTRAL_SAMPLING
+
+    job = Job("<｜begin▁of▁sentence｜>x", SamplingParams(max_tokens=3, temperature=0))
+    plain = UpstreamEngine(server)
+    assert plain.kind == "openai" and not set(LLAMA_CPP_NEUTRAL_SAMPLING) & set(plain._payload(job))
+    assert plain._payload(job)["prompt"] == "x"  # the upstream adds BOS itself
+    llama = UpstreamEngine(server, kind="llama.cpp", context_window=512)
+    body = llama._payload(job)
+    assert body["repeat_penalty"] == 1.0 and body["top_k"] == 0 and body["min_p"] == 0.0
+    assert llama.context_window == 512

@@ -30,6 +30,7 @@ DEFAULT_TIMEOUT = 10.0
 # top-level CLI registers before this group.
 EXTENSION_MODULES: list[str] = [
     "repoloom.evaluate.crossfile",
+    "repoloom.evaluate.benchmarks.heldout",  # eval build-heldout
 ]
 _EXTRA: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
 

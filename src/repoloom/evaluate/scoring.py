@@ -114,6 +114,9 @@ def score_samples(
     }
     for key, vals in extras.items():
         summary[f"mean_{key}"] = sum(vals) / len(vals) if vals else 0.0
+    summarize = getattr(bench, "summarize", None)  # a benchmark's own aggregate metrics
+    if summarize is not None:
+        summarize(summary)
     if len(per_task) < len(tasks):
         log.warning(
             "%d of %d tasks have no sample: pass@k is over the %d attempted",
@@ -153,6 +156,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         ("isolation", summary["isolation"]),
         ("samples/s", str(summary.get("samples_per_second"))),
     ]
+    rows += [(k, json.dumps(v)) for k, v in summary.get("metrics", {}).items()]
     lines = ["| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ be a 422 in its own format).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_N = 16
+# New tokens when a chat or /infill request names no bound (max_tokens / n_predict -1). Without
+# one a request such as `/infill {}` would generate up to the whole context window (14 s on the
+# demo model). /v1/completions keeps OpenAI's own default of 16. `repoloom serve
+# --default-max-tokens` changes it.
+DEFAULT_MAX_TOKENS = 256
 
 
 # ---- request bodies ----------------------------------------------------------------------------
@@ -67,9 +73,22 @@ class CompletionRequest(_Sampling):
     path: str | None = None  # repoloom extension: the current file's path (its "# path" header)
 
 
+class TextPart(_Strict):
+    type: Literal["text"]
+    text: str
+
+
 class ChatMessage(_Strict):
+    """A message's content is a string or a list of text parts (images, audio: 400); a missing
+    or null content is a 400 too (no tool calls here, which are what null content is for)."""
+
     role: Literal["system", "user", "assistant", "developer"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[TextPart]
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
 
 
 class ChatRequest(_Sampling):
@@ -189,8 +208,30 @@ class _Stream:
             self.handle.cancel()
 
 
-def create_app(backend: Any, fim_template: FimTemplate, *, backend_kind: str = "local") -> FastAPI:
-    app = FastAPI(title="repoloom serve", docs_url=None, redoc_url=None, openapi_url=None)
+def create_app(
+    backend: Any,
+    fim_template: FimTemplate,
+    *,
+    backend_kind: str = "local",
+    close_backend: bool = True,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
+) -> FastAPI:
+    """The application; with ``close_backend`` it owns ``backend`` and closes it at shutdown
+    (the local engine's worker thread is joined, the upstream's HTTP client closed)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if not close_backend:
+            return
+        aclose = getattr(backend, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        await asyncio.to_thread(backend.close)
+
+    app = FastAPI(
+        title="repoloom serve", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     started = int(time.time())
 
     @app.exception_handler(ApiError)
@@ -208,6 +249,13 @@ def create_app(backend: Any, fim_template: FimTemplate, *, backend_kind: str = "
         return ApiError(500, f"internal error: {type(exc).__name__}", "server_error").response()
 
     async def parse(request: Request, model: type[BaseModel]) -> Any:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise ApiError(
+                415,
+                f"the request body must be application/json (got {content_type or 'no content type'!r})",
+                code="unsupported_media_type",
+            )
         raw = await request.body()
         if len(raw) > MAX_BODY_BYTES:
             raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes")
@@ -252,6 +300,13 @@ def create_app(backend: Any, fim_template: FimTemplate, *, backend_kind: str = "
 
     def window() -> int | None:
         return getattr(backend, "context_window", None)
+
+    def default_bound(n_prompt: int | None) -> int:
+        """New tokens for a request that named no bound: the default, or what the window has left."""
+        w = window()
+        if w is None or n_prompt is None:
+            return default_max_tokens
+        return max(1, min(default_max_tokens, w - n_prompt))
 
     async def check_window(job: Job, requested: int | None) -> int | None:
         n_prompt = await asyncio.to_thread(backend.prepare, job)
@@ -337,6 +392,7 @@ def create_app(backend: Any, fim_template: FimTemplate, *, backend_kind: str = "
             "status": "ok",
             "model": backend.model_id,
             "backend": backend_kind,
+            "upstream_kind": getattr(backend, "kind", None),
             "fim_template": fim_template.name,
             "context_window": window(),
             "queued": backend.queued,
@@ -459,15 +515,10 @@ def create_app(backend: Any, fim_template: FimTemplate, *, backend_kind: str = "
     async def chat_completions(request: Request):
         req: ChatRequest = await parse(request, ChatRequest)
         check_model(req.model)
-        messages = []
-        for m in req.messages:
-            content = m.content
-            if isinstance(content, list):
-                content = "".join(
-                    str(part.get("text", "")) for part in content if part.get("type") == "text"
-                )
-            role = "system" if m.role == "developer" else m.role
-            messages.append({"role": role, "content": content or ""})
+        messages = [
+            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+            for m in req.messages
+        ]
         try:
             prompt = render_chat(
                 messages,
@@ -483,8 +534,7 @@ def create_app(backend: Any, fim_template: FimTemplate, *, backend_kind: str = "
         job = Job(prompt, params_of(req, requested or 1))
         n_prompt = await check_window(job, requested)
         if requested is None:
-            w = window()
-            job.params.max_tokens = max(1, (w - (n_prompt or 0)) if w else 512)
+            job.params.max_tokens = default_bound(n_prompt)
         stream, first = await start(job)
         n = job.params.n
 
@@ -515,9 +565,12 @@ def create_app(backend: Any, fim_template: FimTemplate, *, backend_kind: str = "
     @app.post("/infill")
     async def infill(request: Request):
         req: InfillRequest = await parse(request, InfillRequest)
-        w = window()
+        if not (req.input_prefix or req.input_suffix or req.prompt):
+            raise ApiError(
+                400, "/infill needs input_prefix, input_suffix or prompt", param="input_prefix"
+            )
         max_tokens = req.n_predict if req.n_predict > 0 else None
-        budget_tokens = max_tokens or 256
+        budget_tokens = max_tokens or default_max_tokens
         extra = fit_extra(
             req.input_extra, req.input_prefix + req.input_suffix + req.prompt, budget_tokens
         )
@@ -540,7 +593,7 @@ def create_app(backend: Any, fim_template: FimTemplate, *, backend_kind: str = "
         job = Job(prompt, params)
         n_prompt = await check_window(job, max_tokens)
         if max_tokens is None:
-            params.max_tokens = max(1, w - (n_prompt or 0)) if w else 512
+            params.max_tokens = default_bound(n_prompt)
         stream, first = await start(job)
 
         def final(text: str, reason: str | None, done: Done | None) -> dict:

@@ -11,7 +11,7 @@ from repoloom.cli import UserError
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "serve",
-        help="OpenAI-compatible completion/FIM/chat server (local model or in front of vLLM)",
+        help="OpenAI-compatible completion/FIM/chat server (local model, or in front of vLLM or llama.cpp)",
         description="Serve /v1/completions (prompt + suffix = FIM), /v1/chat/completions, "
         "/infill (llama.cpp shape), /v1/models and /health.",
     )
@@ -30,10 +30,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-queue", type=int, default=64, help="waiting requests before answering 503"
     )
     p.add_argument("--context-window", type=int, help="cap the model's context window")
+    p.add_argument(
+        "--default-max-tokens",
+        type=int,
+        default=256,
+        help="new tokens for a chat or /infill request that names no bound (default 256)",
+    )
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--api-key", help="bearer token sent to the upstream")
+    p.add_argument(
+        "--upstream-kind",
+        default="auto",
+        choices=["auto", "vllm", "llama.cpp", "openai"],
+        help="with --upstream: its sampling dialect (auto: from its /v1/models)",
+    )
     p.set_defaults(func=cmd_serve)
 
     c = subparsers.add_parser(
@@ -120,13 +132,14 @@ def build_backend(args: argparse.Namespace):
             tokenizer_dir=args.tokenizer,
             max_concurrency=args.max_queue + args.max_batch,
             api_key=args.api_key,
+            context_window=args.context_window,
+            kind=args.upstream_kind,
         ), "upstream"
     except ConnectionError as exc:
         raise UserError(str(exc)) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
     from rich.console import Console
 
     from repoloom.serve.app import create_app
@@ -137,14 +150,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     template = _template(args.fim_template, backend.vocab)
     if kind == "local":
         backend.add_stop_strings(template.stop)
-    app = create_app(backend, template, backend_kind=kind)
+    if args.default_max_tokens < 1:
+        raise UserError("--default-max-tokens must be at least 1")
+    app = create_app(
+        backend, template, backend_kind=kind, default_max_tokens=args.default_max_tokens
+    )
     console.print(
         f"repoloom serve: model [bold]{backend.model_id}[/] ({kind}, FIM template "
         f"{template.name}, context {backend.context_window}) on http://{args.host}:{args.port}"
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    backend.close()
-    return 0
+    try:
+        started = run_until_signal(app, args.host, args.port)
+    finally:
+        backend.close()  # the lifespan hook closed it already unless startup failed
+    return 0 if started else 1
+
+
+def run_until_signal(app, host: str, port: int) -> bool:
+    """Serve ``app`` until SIGINT/SIGTERM; return whether the server had started.
+
+    uvicorn re-raises the signal after its graceful shutdown, so the process would die by it
+    (exit -15 under SIGTERM). A stop asked for by a signal is the normal end of a server: finish
+    the requests in flight, run the lifespan shutdown (which closes the backend), exit 0."""
+    import signal
+
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame) -> None:
+            super().handle_exit(sig, frame)
+            if sig in (signal.SIGINT, signal.SIGTERM):
+                self._captured_signals = [s for s in self._captured_signals if s != sig]
+
+    server = GracefulServer(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server.run()
+    return server.started
 
 
 def _client(args: argparse.Namespace):

@@ -16,9 +16,11 @@ per-layer dynamic cache; otherwise a batch runs until all its sequences are done
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,10 @@ log = logging.getLogger(__name__)
 
 class Overloaded(Exception):
     """The request queue is full."""
+
+
+class EngineClosed(Exception):
+    """``close()`` was called while a batch was decoding."""
 
 
 class BackendError(Exception):
@@ -212,6 +218,7 @@ class LocalEngine:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._worker, name="repoloom-engine", daemon=True)
         self._thread.start()
+        _open_engines.add(self)
 
     # ---- public -----------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -232,6 +239,8 @@ class LocalEngine:
 
     def submit(self, job: Job, emit: Emit) -> Handle:
         """Queue ``job``; events go to ``emit`` (called from the worker thread)."""
+        if self._stopping.is_set():
+            raise Overloaded("the engine is shutting down")
         self.prepare(job)
         handle = Handle()
         try:
@@ -254,8 +263,16 @@ class LocalEngine:
     def queued(self) -> int:
         return self._queue.qsize()
 
-    def close(self) -> None:
+    def close(self, timeout_s: float | None = None) -> None:
+        """Stop the worker and wait for it: jobs still waiting or running end with an error.
+
+        The worker must be joined before the interpreter exits. A daemon thread still inside a
+        torch call while the interpreter tears down makes libtorch abort the process
+        (``terminate called without an active exception``, exit 134)."""
         self._stopping.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+        _open_engines.discard(self)
 
     # ---- worker -----------------------------------------------------------------------------
     def _take(
@@ -289,6 +306,24 @@ class LocalEngine:
 
     def _worker(self) -> None:
         self._putback: tuple[Job, Emit, Handle] | None = None
+        try:
+            self._serve_queue()
+        finally:
+            self._fail_waiting(BackendError(503, "the engine is shutting down"))
+
+    def _fail_waiting(self, error: BackendError) -> None:
+        """End every job still queued (after ``close``) so that no caller waits forever."""
+        waiting = [self._putback] if self._putback is not None else []
+        self._putback = None
+        while True:
+            try:
+                waiting.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for job, emit, _ in waiting:
+            emit(Done(len(job.prompt_ids or []), 0, error))
+
+    def _serve_queue(self) -> None:
         while not self._stopping.is_set():
             if self._putback is not None:
                 first, self._putback = [self._putback], None
@@ -299,6 +334,8 @@ class LocalEngine:
                 continue
             try:
                 self._run(items)
+            except EngineClosed:
+                return
             except Exception:  # never let one bad batch kill the worker; its jobs got the error
                 log.exception("generation failed")
 
@@ -379,6 +416,8 @@ class LocalEngine:
                     for r, tok in zip(rows, next_ids, strict=True):
                         if not r.done:
                             self._advance(r, tok, r.checker)
+                    if self._stopping.is_set():
+                        raise EngineClosed("the engine is shutting down")
                     self._finish_cancelled(rows)
                     keep = [i for i, r in enumerate(rows) if not r.done]
                     for r in rows:
@@ -417,7 +456,10 @@ class LocalEngine:
                             with self._lock:
                                 self.stats["joined"] += len(new_items)
         except BaseException as exc:
-            error = BackendError(500, f"generation failed: {exc!r}")
+            if isinstance(exc, EngineClosed):
+                error = BackendError(503, str(exc))
+            else:
+                error = BackendError(500, f"generation failed: {exc!r}")
             for job, emit, _, _, n_out in list(jobs.values()):  # every job still open
                 with self._lock:
                     self.stats["tokens_generated"] += n_out
@@ -492,6 +534,16 @@ class LocalEngine:
         text = r.text[r.sent :] if len(r.text) > r.sent else ""
         r.sent = len(r.text)
         r.emit(Event(r.index, text, reason, len(r.ids)))
+
+
+# Engines whose worker is running; closed (and joined) at exit when their owner did not.
+_open_engines: weakref.WeakSet[LocalEngine] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_engines() -> None:
+    for engine in list(_open_engines):
+        engine.close()
 
 
 def _plain_dynamic_cache(cache: Any) -> bool:

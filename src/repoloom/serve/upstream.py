@@ -1,9 +1,19 @@
-"""An upstream OpenAI-compatible server (vLLM, another ``repoloom serve``, ...) as a backend.
+"""An upstream OpenAI-compatible server (vLLM, llama.cpp, another ``repoloom serve``, ...) as a
+backend.
 
 repoloom renders the prompt (FIM template, repository context, chat template) and sends it as a
-plain ``/v1/completions`` prompt, streaming, so the upstream never needs to know ``suffix``.
-The upstream adds BOS itself when it tokenizes (as vLLM does for completions), so a rendered chat
-prompt is sent without its leading BOS text.
+plain ``/v1/completions`` prompt, streaming, so the upstream never needs to know ``suffix`` (nor
+have an ``/infill`` route: llama-cpp-python's server has none). The upstream adds BOS itself when
+it tokenizes (vLLM, and llama.cpp when the GGUF says ``add_bos_token``), so a rendered prompt is
+sent without its leading BOS text; both parse the special tokens spelled in it.
+
+llama.cpp (``python -m llama_cpp.server`` or ``llama-server``; recognised by ``owned_by`` in its
+``/v1/models``, or by ``--upstream-kind llama.cpp``) samples with its own defaults unless told
+otherwise (repeat penalty 1.1, top-k 40, min-p 0.05): repoloom sends the neutral values, so
+``temperature: 0`` is plain greedy decoding there as on every other backend. It ignores ``n`` (one
+choice only: n > 1 is a 400 here), reports no context window (``--context-window`` tells
+repoloom) and no usage while streaming (then the prompt is counted with ``--tokenizer`` and the
+completion as one token per streamed piece, which is how llama.cpp streams).
 """
 
 from __future__ import annotations
@@ -29,6 +39,8 @@ class UpstreamEngine:
         max_concurrency: int = 64,
         api_key: str | None = None,
         timeout_s: float = 600.0,
+        context_window: int | None = None,
+        kind: str = "auto",
     ):
         import httpx
 
@@ -47,7 +59,8 @@ class UpstreamEngine:
             raise ConnectionError(f"cannot list the models of {base}/v1/models: {exc}") from exc
         self.upstream_model = first["id"]
         self.model_id = model_id or self.upstream_model
-        self.context_window = first.get("max_model_len")
+        self.kind = detect_upstream_kind(first) if kind == "auto" else kind
+        self.context_window = context_window or first.get("max_model_len")
         self.tokenizer = None
         self.chat_template = None
         self.bos_token = "<｜begin▁of▁sentence｜>"
@@ -120,16 +133,30 @@ class UpstreamEngine:
             body["frequency_penalty"] = p.frequency_penalty
         if p.ignore_eos:
             body["ignore_eos"] = True
+        if self.kind == "llama.cpp":
+            body.update(LLAMA_CPP_NEUTRAL_SAMPLING)
+            if p.ignore_eos:  # llama.cpp's spelling: forbid the end-of-generation token
+                body["logit_bias"] = {str(i): -1e9 for i in self.eog_ids()}
         return body
+
+    def eog_ids(self) -> list[int]:
+        """The end-of-generation token ids (for ``ignore_eos`` on llama.cpp): EOS and <|EOT|>."""
+        if self.tokenizer is None:
+            return []
+        ids = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|EOT|>")}
+        return sorted(i for i in ids if isinstance(i, int) and i != self.tokenizer.unk_token_id)
 
     async def _run(self, job: Job, emit: Emit, handle: Handle) -> None:
         import httpx
 
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s, connect=10.0))
-        prompt_tokens = completion_tokens = 0
+        prompt_tokens = completion_tokens = pieces = 0
+        usage_seen = False
         error: BackendError | None = None
         try:
+            if job.params.n > 1 and self.kind == "llama.cpp":
+                raise _Refused(BackendError(400, "n > 1 is not supported by a llama.cpp upstream"))
             async with self._client.stream(
                 "POST",
                 f"{self.base_url}/v1/completions",
@@ -156,9 +183,11 @@ class UpstreamEngine:
                             error = BackendError(500, _error_message(chunk) or "upstream error")
                             break
                         usage = chunk.get("usage") or {}
+                        usage_seen = usage_seen or bool(usage)
                         prompt_tokens = usage.get("prompt_tokens", prompt_tokens)
                         completion_tokens = usage.get("completion_tokens", completion_tokens)
                         for c in chunk.get("choices") or []:
+                            pieces += bool(c.get("text"))
                             if c.get("text") or c.get("finish_reason"):
                                 emit(
                                     Event(
@@ -171,10 +200,15 @@ class UpstreamEngine:
             self.stats["cancelled"] += 1
             emit(Done(prompt_tokens, completion_tokens))
             raise
+        except _Refused as refused:
+            error = refused.error
         except (httpx.HTTPError, ValueError) as exc:
             error = BackendError(502, f"upstream {self.base_url} failed: {exc}")
         finally:
             self.active -= 1
+        if not usage_seen and error is None:  # llama.cpp: no usage while streaming
+            prompt_tokens = self.prepare(job) or 0
+            completion_tokens = pieces
         if error is not None:
             self.stats["errors"] += 1
         else:
@@ -187,6 +221,27 @@ class UpstreamEngine:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+
+
+# llama.cpp's sampler chain with its extra stages off (its defaults: 1.1, 40, 0.05, 64).
+LLAMA_CPP_NEUTRAL_SAMPLING = {"repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0}
+
+
+class _Refused(Exception):
+    def __init__(self, error: BackendError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def detect_upstream_kind(model: dict) -> str:
+    """``llama.cpp`` for llama-cpp-python's server (``owned_by: me``) and llama.cpp's
+    ``llama-server`` (``owned_by: llamacpp``); ``vllm`` for vLLM; ``openai`` otherwise."""
+    owner = str(model.get("owned_by", "")).lower()
+    if owner in ("me", "llamacpp") or str(model.get("id", "")).endswith(".gguf"):
+        return "llama.cpp"
+    if owner == "vllm":
+        return "vllm"
+    return "openai"
 
 
 def _error_message(body: object) -> str | None:

@@ -21,6 +21,7 @@ _MODULES = (
     "repoloom.evaluate.benchmarks.pal_math",
     "repoloom.evaluate.benchmarks.leetcode",
     "repoloom.evaluate.crossfile.benchmark",
+    "repoloom.evaluate.benchmarks.heldout",
 )
 _loaded = False
 
