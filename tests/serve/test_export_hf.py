@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from .export_models import REFERENCE, export_checkpoint, release_tokenizer_dir, release_vectors
+from repoloom.testing import exported_checkpoint
+
+from .export_models import REFERENCE, release_tokenizer_dir, release_vectors
 
 # The config.json keys vLLM reads for LlamaForCausalLM (vllm/model_executor/models/llama.py:
 # LlamaModel/LlamaDecoderLayer/LlamaAttention/LlamaMLP; vllm/config/model.py:
@@ -68,7 +70,7 @@ def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from repoloom.testing import tiny_tokenizer
 
     tok = tiny_tokenizer()
-    return export_checkpoint(tmp_path_factory.mktemp("hf") / "hf", tok, vocab_size=len(tok))
+    return exported_checkpoint(tmp_path_factory.mktemp("hf") / "hf", tok, vocab_size=len(tok))
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,7 @@ def release_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(release_tokenizer_dir(tmp_path_factory)))
-    return export_checkpoint(tmp_path_factory.mktemp("hf_rel") / "hf", tok, vocab_size=32256)
+    return exported_checkpoint(tmp_path_factory.mktemp("hf_rel") / "hf", tok, vocab_size=32256)
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -108,7 +110,7 @@ def test_config_without_scaling_writes_null_rope_scaling(tmp_path: Path) -> None
     from repoloom.testing import tiny_tokenizer
 
     tok = tiny_tokenizer()
-    out = export_checkpoint(
+    out = exported_checkpoint(
         tmp_path / "hf", tok, vocab_size=len(tok), rope_theta=1e4, rope_scaling_factor=None
     )
     config = _json(out / "config.json")
