@@ -1,5 +1,5 @@
-"""The release vocabulary and test vectors for the export tests (checkpoints come from
-``repoloom.testing.exported_checkpoint``: the training export itself writes them)."""
+"""The release vocabulary and test vectors for the export tests (their checkpoints, fixtures
+``small_hf`` / ``release_hf`` in conftest.py, are written by the training export itself)."""
 
 from __future__ import annotations
 

@@ -12,9 +12,8 @@ import pytest
 
 from repoloom.cli import main
 from repoloom.serve.export_gguf import GGUFExportError, export_gguf, permute_qk
-from repoloom.testing import exported_checkpoint
 
-from .export_models import REFERENCE_GGUF, release_tokenizer_dir, release_vectors
+from .export_models import REFERENCE_GGUF, release_vectors
 
 
 def read_gguf(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -24,30 +23,6 @@ def read_gguf(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     reader = GGUFReader(str(path))
     meta = {k: f.contents() for k, f in reader.fields.items() if not k.startswith("GGUF.")}
     return meta, {t.name: t for t in reader.tensors}
-
-
-@pytest.fixture(scope="module")
-def small_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from repoloom.testing import tiny_tokenizer
-
-    tok = tiny_tokenizer()
-    return exported_checkpoint(tmp_path_factory.mktemp("small") / "hf", tok, vocab_size=len(tok))
-
-
-@pytest.fixture(scope="module")
-def release_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The release vocabulary (32256 rows) and long-context RoPE; hidden 256 so that q4_k_m
-    quantizes every matrix as k-quants."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(release_tokenizer_dir(tmp_path_factory)))
-    return exported_checkpoint(
-        tmp_path_factory.mktemp("release") / "hf",
-        tok,
-        vocab_size=32256,
-        hidden_size=256,
-        intermediate_size=512,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +97,37 @@ def test_f32_tensors_are_the_checkpoint_with_qk_permuted(small_hf: Path, tmp_pat
         assert np.array_equal(
             tensors[f"blk.{i}.attn_norm.weight"].data, hf[p + "input_layernorm.weight"]
         )
+
+
+def test_released_layout_legacy_keys_and_shards_export_the_same(
+    small_hf: Path, tmp_path: Path
+) -> None:
+    """A checkpoint as released (transformers 4 config keys only, weights in two shards)."""
+    from safetensors.numpy import save_file
+
+    released = tmp_path / "released"
+    released.mkdir()
+    for f in small_hf.iterdir():
+        if f.name != "model.safetensors":
+            (released / f.name).write_bytes(f.read_bytes())
+    config = json.loads((small_hf / "config.json").read_text())
+    del config["rope_parameters"], config["dtype"]
+    (released / "config.json").write_text(json.dumps(config))
+    weights = _hf_tensors(small_hf)
+    names = sorted(weights)
+    for i, part in enumerate((names[: len(names) // 2], names[len(names) // 2 :])):
+        save_file(
+            {n: weights[n] for n in part}, str(released / f"model-0000{i + 1}-of-00002.safetensors")
+        )
+    export_gguf(small_hf, tmp_path / "a.gguf", "f32")
+    export_gguf(released, tmp_path / "b.gguf", "f32")
+    meta_a, tensors_a = read_gguf(tmp_path / "a.gguf")
+    meta_b, tensors_b = read_gguf(tmp_path / "b.gguf")
+    meta_a.pop("general.name"), meta_b.pop("general.name")
+    assert meta_a == meta_b and meta_b["llama.rope.scaling.factor"] == 4.0
+    assert sorted(tensors_a) == sorted(tensors_b)
+    for name, t in tensors_a.items():
+        assert np.array_equal(t.data, tensors_b[name].data), name
 
 
 def test_permutation_interleaves_each_heads_halves() -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from repoloom.testing import exported_checkpoint
 
-from .export_models import REFERENCE, release_tokenizer_dir, release_vectors
+from .export_models import REFERENCE, release_vectors
 
 # The config.json keys vLLM reads for LlamaForCausalLM (vllm/model_executor/models/llama.py:
 # LlamaModel/LlamaDecoderLayer/LlamaAttention/LlamaMLP; vllm/config/model.py:
@@ -64,30 +64,12 @@ def vllm_max_model_len(config: dict[str, Any], tokenizer_config: dict[str, Any])
     return int(length)
 
 
-@pytest.fixture(scope="module")
-def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The release's long-context RoPE (base 1e5, linear x4) on a tiny model and tokenizer."""
-    from repoloom.testing import tiny_tokenizer
-
-    tok = tiny_tokenizer()
-    return exported_checkpoint(tmp_path_factory.mktemp("hf") / "hf", tok, vocab_size=len(tok))
-
-
-@pytest.fixture(scope="module")
-def release_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same with the release vocabulary (32256 embedding rows, as released)."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(release_tokenizer_dir(tmp_path_factory)))
-    return exported_checkpoint(tmp_path_factory.mktemp("hf_rel") / "hf", tok, vocab_size=32256)
-
-
 def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def test_config_carries_both_rope_layouts(small_export: Path) -> None:
-    config = _json(small_export / "config.json")
+def test_config_carries_both_rope_layouts(small_hf: Path) -> None:
+    config = _json(small_hf / "config.json")
     assert config["rope_parameters"] == {
         "rope_type": "linear",
         "factor": 4.0,
@@ -100,7 +82,7 @@ def test_config_carries_both_rope_layouts(small_export: Path) -> None:
     # transformers 5 reads the file back with the same settings
     from transformers import AutoConfig
 
-    loaded = AutoConfig.from_pretrained(str(small_export))
+    loaded = AutoConfig.from_pretrained(str(small_hf))
     assert loaded.rope_parameters["rope_theta"] == 100000.0
     assert loaded.rope_parameters["rope_type"] == "linear"
     assert loaded.rope_parameters["factor"] == 4.0
@@ -130,11 +112,11 @@ def test_rope_settings_reads_both_layouts_and_refuses_others() -> None:
         rope_settings({"rope_scaling": {"rope_type": "yarn", "factor": 4.0}})
 
 
-def test_vllm_config_keys_present_and_consistent(small_export: Path) -> None:
+def test_vllm_config_keys_present_and_consistent(small_hf: Path) -> None:
     from safetensors import safe_open
 
-    config = _json(small_export / "config.json")
-    tok_config = _json(small_export / "tokenizer_config.json")
+    config = _json(small_hf / "config.json")
+    tok_config = _json(small_hf / "tokenizer_config.json")
     assert [k for k in VLLM_LLAMA_KEYS if k not in config] == []
     assert config["architectures"] == ["LlamaForCausalLM"] and config["model_type"] == "llama"
     assert config["hidden_act"] == "silu"
@@ -150,7 +132,7 @@ def test_vllm_config_keys_present_and_consistent(small_export: Path) -> None:
     assert params["rope_theta"] == config["rope_theta"]
     assert config["rope_scaling"] == {"type": params["rope_type"], "factor": params["factor"]}
     # the weights have the shapes the config announces (vLLM builds its layers from the config)
-    with safe_open(str(small_export / "model.safetensors"), framework="pt") as f:
+    with safe_open(str(small_hf / "model.safetensors"), framework="pt") as f:
         shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118
         dtypes = {f.get_slice(name).get_dtype() for name in f.keys()}  # noqa: SIM118
     hidden, ffn, vocab = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
@@ -170,8 +152,8 @@ def test_vllm_config_keys_present_and_consistent(small_export: Path) -> None:
     # special ids agree between config, generation config and tokenizer
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(small_export))
-    gen = _json(small_export / "generation_config.json")
+    tok = AutoTokenizer.from_pretrained(str(small_hf))
+    gen = _json(small_hf / "generation_config.json")
     assert config["bos_token_id"] == gen["bos_token_id"] == tok.bos_token_id
     assert config["eos_token_id"] == gen["eos_token_id"] == tok.eos_token_id
     # vLLM caps the length at the tokenizer's model_max_length before applying the RoPE factor:
@@ -181,19 +163,19 @@ def test_vllm_config_keys_present_and_consistent(small_export: Path) -> None:
     assert vllm_max_model_len(config, tok_config) == 65536
 
 
-def test_tokenizer_written_in_release_layout(small_export: Path) -> None:
-    tok_config = _json(small_export / "tokenizer_config.json")
+def test_tokenizer_written_in_release_layout(small_hf: Path) -> None:
+    tok_config = _json(small_hf / "tokenizer_config.json")
     assert tok_config["tokenizer_class"] == "LlamaTokenizerFast"
     assert tok_config["unk_token"] is None  # else transformers 4 adds an <unk> token
     assert tok_config["add_bos_token"] is True and tok_config["add_eos_token"] is False
-    assert "chat_template" in tok_config and not (small_export / "chat_template.jinja").exists()
-    assert (small_export / "special_tokens_map.json").is_file()
+    assert "chat_template" in tok_config and not (small_hf / "chat_template.jinja").exists()
+    assert (small_hf / "special_tokens_map.json").is_file()
 
 
-def test_release_vocabulary_export_keeps_release_ids(release_export: Path) -> None:
+def test_release_vocabulary_export_keeps_release_ids(release_hf: Path) -> None:
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(release_export))
+    tok = AutoTokenizer.from_pretrained(str(release_hf))
     cases = release_vectors()
     wrong = [t for t, ids in cases if tok.encode(t, add_special_tokens=False) != ids]
     assert wrong == []
@@ -262,14 +244,14 @@ def _probe(python: Path | str, model_dir: Path, texts: list[str], tmp_path: Path
 
 @pytest.mark.heavy
 def test_transformers_446_reads_config_and_tokenizer_like_5(
-    release_export: Path, tmp_path: Path
+    release_hf: Path, tmp_path: Path
 ) -> None:
     if not REFERENCE.is_dir():
         pytest.skip("../shared is absent")
     cases = release_vectors()
     texts = [t for t, _ in cases]
-    tf4 = _probe(tf4_python(), release_export, texts, tmp_path)
-    tf5 = _probe(sys.executable, release_export, texts, tmp_path)
+    tf4 = _probe(tf4_python(), release_hf, texts, tmp_path)
+    tf5 = _probe(sys.executable, release_hf, texts, tmp_path)
     assert tf4["version"] == "4.46.3" and tf5["version"].startswith("5.")
     # transformers 4 reads the released checkpoints' keys: base 1e5, linear x4 (not 1e4 / none)
     assert tf4["rope_theta"] == 100000.0
