@@ -43,6 +43,35 @@ def release_vectors(gguf_path: Path) -> list[tuple[str, list[int]]]:
     return [(t, [int(x) for x in i.split()]) for t, i in zip(texts, ids, strict=True) if t != ""]
 
 
+def train_briefly(hf_dir: Path, tok, out: Path, steps: int, seq_len: int = 128) -> Path:
+    """A few hundred AdamW steps on this repository's own Python sources, so that the logits are
+    peaked like a trained model's (a random model's are nearly flat, the worst case for
+    quantization); exported again through the training export."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from repoloom.train.checkpoint import export_hf
+
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "src" / "repoloom").rglob("*.py")))
+    ids = torch.tensor(tok.encode(text, add_special_tokens=False))
+    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(0)
+    for step in range(steps):
+        starts = torch.randint(0, len(ids) - seq_len - 1, (8,), generator=gen)
+        batch = torch.stack([ids[s : s + seq_len] for s in starts])
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        if step % 50 == 0 or step == steps - 1:
+            print(f"train step {step}: loss {loss.item():.3f}", flush=True)
+    model.eval()
+    export_hf(out, model, model.config, "float32", tok)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--release-gguf", type=Path, default=DEFAULT_GGUF)
@@ -53,6 +82,9 @@ def main() -> None:
     ap.add_argument("--init-std", type=float, default=0.02)
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--outtypes", default="f32,f16,q8_0,q4_k_m")
+    ap.add_argument(
+        "--train-steps", type=int, default=0, help="train briefly first (0: random weights)"
+    )
     args = ap.parse_args()
 
     from transformers import AutoTokenizer
@@ -73,6 +105,8 @@ def main() -> None:
         num_kv_heads=2,
         init_std=args.init_std,
     )
+    if args.train_steps:
+        hf_dir = train_briefly(hf_dir, tok, args.out / "hf_trained", args.train_steps)
     prompts = [tok.encode(p) for p in PROMPTS]
     reference = gguf_parity.greedy_transformers(hf_dir, prompts, args.steps)
     cases = release_vectors(args.release_gguf)
