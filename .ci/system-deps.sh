@@ -23,6 +23,8 @@ command -v curl >/dev/null || need+=(curl)
 # corpus fetch: npm pack for npm tarballs (make demo, tests/corpus/test_fetch.py); dpkg-deb for .deb.
 command -v npm >/dev/null || need+=(npm)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
+# export/serve: llama-cpp-python (the `test` extra) builds llama.cpp from source with cmake + g++.
+command -v cmake >/dev/null || need+=(cmake)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -13,6 +13,7 @@ checkpoint. Building one takes about a second on a laptop CPU.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from repoloom.prompts import (  # noqa: F401  (re-exported for tests)
     ASSISTANT,
@@ -129,3 +130,54 @@ def tiny_model(
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def exported_checkpoint(
+    out: Path,
+    tokenizer: Any,
+    *,
+    vocab_size: int,
+    hidden_size: int = 64,
+    intermediate_size: int = 176,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    max_position_embeddings: int = 16384,
+    rope_theta: float = 1e5,
+    rope_scaling_factor: float | None = 4.0,
+    init_std: float = 0.02,
+    seed: int = 0,
+) -> Path:
+    """A random LLaMA (release architecture, GQA, the release's long-context RoPE by default)
+    written by the training export (``repoloom.train.checkpoint.export_hf``, as ``RUN_DIR/hf``)
+    with ``tokenizer``; ``init_std`` widens the logits' spread for parity checks."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from repoloom.train.checkpoint import export_hf
+    from repoloom.train.model import make_llama_config
+
+    config = make_llama_config(
+        {
+            "vocab_size": vocab_size,
+            "hidden_size": hidden_size,
+            "intermediate_size": intermediate_size,
+            "num_hidden_layers": num_layers,
+            "num_attention_heads": num_heads,
+            "num_key_value_heads": num_kv_heads,
+            "max_position_embeddings": max_position_embeddings,
+            "rms_norm_eps": 1e-6,
+            "tie_word_embeddings": False,
+            "initializer_range": init_std,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+            "rope_theta": rope_theta,
+            "rope_scaling_factor": rope_scaling_factor,
+        }
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    out_dir = export_hf(out, model, config, "float32", tokenizer)
+    assert out_dir is not None  # rank 0 (no process group here)
+    return out_dir

@@ -69,3 +69,35 @@ def server(engine) -> Iterator[str]:
 def client(server):
     openai = pytest.importorskip("openai")
     return openai.OpenAI(base_url=f"{server}/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+# --- checkpoints of the export tests (test_export_hf.py, test_export_gguf.py)
+
+
+@pytest.fixture(scope="module")
+def small_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model + tokenizer exported as RUN_DIR/hf with the release's long-context RoPE."""
+    from repoloom.testing import exported_checkpoint, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    return exported_checkpoint(tmp_path_factory.mktemp("small") / "hf", tok, vocab_size=len(tok))
+
+
+@pytest.fixture(scope="module")
+def release_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The release vocabulary (32256 rows) and long-context RoPE; hidden 256 so that q4_k_m
+    quantizes every matrix as k-quants."""
+    from transformers import AutoTokenizer
+
+    from repoloom.testing import exported_checkpoint
+
+    from .export_models import release_tokenizer_dir
+
+    tok = AutoTokenizer.from_pretrained(str(release_tokenizer_dir(tmp_path_factory)))
+    return exported_checkpoint(
+        tmp_path_factory.mktemp("release") / "hf",
+        tok,
+        vocab_size=32256,
+        hidden_size=256,
+        intermediate_size=512,
+    )

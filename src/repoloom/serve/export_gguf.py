@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from repoloom.prompts import BOS, EOS, EOT, FIM_BEGIN, FIM_END, FIM_HOLE
+from repoloom.train.checkpoint import rope_settings
 
 log = logging.getLogger(__name__)
 
@@ -70,28 +71,6 @@ class LlamaShape:
     tied_embeddings: bool
 
 
-def rope_settings(config: dict[str, Any]) -> tuple[float, float | None]:
-    """(base, linear factor or None) from either config layout.
-
-    transformers 5 writes ``rope_parameters: {rope_type, rope_theta, factor}``; transformers 4 and
-    the released DeepSeek-Coder checkpoints write ``rope_theta`` and
-    ``rope_scaling: {"type": "linear", "factor": 4.0}``. llama.cpp implements linear scaling as
-    ``freq_scale = 1 / factor``; other scaling types are refused rather than silently dropped.
-    """
-    params = config.get("rope_parameters") or {}
-    scaling = config.get("rope_scaling") or {}
-    theta = params.get("rope_theta", config.get("rope_theta", 10000.0))
-    rope_type = params.get("rope_type") or scaling.get("rope_type") or scaling.get("type")
-    factor = params.get("factor", scaling.get("factor"))
-    if rope_type in (None, "default"):
-        return float(theta), None
-    if rope_type != "linear":
-        raise GGUFExportError(f"RoPE scaling {rope_type!r} is not supported (only linear)")
-    if factor is None:
-        raise GGUFExportError("linear RoPE scaling without a factor")
-    return float(theta), (None if float(factor) == 1.0 else float(factor))
-
-
 def read_shape(model_dir: Path) -> LlamaShape:
     path = model_dir / "config.json"
     if not path.is_file():
@@ -106,7 +85,10 @@ def read_shape(model_dir: Path) -> LlamaShape:
     if config.get("attention_bias") or config.get("mlp_bias"):
         raise GGUFExportError(f"{path}: biases in attention/MLP are not exported")
     n_head = int(config["num_attention_heads"])
-    theta, factor = rope_settings(config)
+    try:
+        theta, factor = rope_settings(config)
+    except ValueError as exc:
+        raise GGUFExportError(f"{path}: {exc}") from exc
     return LlamaShape(
         n_layers=int(config["num_hidden_layers"]),
         hidden=int(config["hidden_size"]),

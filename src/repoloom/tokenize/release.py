@@ -10,6 +10,7 @@ depends on which of the two made a tokenizer directory.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,35 +72,49 @@ def save_tokenizer_dir(
     pad_token: str,
     model_max_length: int,
     extra: dict[str, Any] | None = None,
+    tokenizer_class: str = "PreTrainedTokenizerFast",
+    bos_token: str = BOS,
+    eos_token: str = EOS,
+    special_tokens: Sequence[str] = SPECIAL_TOKENS,
+    chat_template: str | None = CHAT_TEMPLATE,
 ) -> Path:
     """Write ``tokenizer.json``, ``tokenizer_config.json`` and ``special_tokens_map.json``.
 
-    ``tokenizer_class`` is ``PreTrainedTokenizerFast`` so that transformers (4.x and 5.x) loads
-    ``tokenizer.json`` as written instead of rebuilding a Llama pre-tokenizer.
+    ``tokenizer_class`` is ``PreTrainedTokenizerFast`` by default so that transformers (4.x and
+    5.x) loads ``tokenizer.json`` as written instead of rebuilding a Llama pre-tokenizer. With
+    ``LlamaTokenizerFast`` (the released checkpoints' class, see ``save_portable_tokenizer``)
+    ``unk_token`` is written as null and ``legacy`` as true, as the release does: transformers 4
+    would otherwise add an ``<unk>`` token and warn; transformers 5 loads the byte-level
+    ``tokenizer.json`` as written either way.
     """
     out.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(out / "tokenizer.json"))
-    others = [t for t in SPECIAL_TOKENS if t not in (BOS, EOS, pad_token)]
+    others = [t for t in special_tokens if t not in (bos_token, eos_token, pad_token)]
     config: dict[str, Any] = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
+        "tokenizer_class": tokenizer_class,
         "add_bos_token": True,
         "add_eos_token": False,
-        "bos_token": BOS,
-        "eos_token": EOS,
+        "bos_token": bos_token,
+        "eos_token": eos_token,
         "pad_token": pad_token,
         "additional_special_tokens": others,
         "clean_up_tokenization_spaces": False,
         "model_max_length": model_max_length,
-        "chat_template": CHAT_TEMPLATE,
     }
+    if tokenizer_class == "LlamaTokenizerFast":
+        config.update(unk_token=None, legacy=True)
+    if chat_template is not None:
+        config["chat_template"] = chat_template
     if extra:
         config["repoloom"] = extra
     (out / "tokenizer_config.json").write_text(
         json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
+    # transformers 5 writes the template to its own file, which would win over the one above
+    (out / "chat_template.jinja").unlink(missing_ok=True)
     special_map = {
-        "bos_token": BOS,
-        "eos_token": EOS,
+        "bos_token": bos_token,
+        "eos_token": eos_token,
         "pad_token": pad_token,
         "additional_special_tokens": others,
     }
@@ -107,3 +122,32 @@ def save_tokenizer_dir(
         json.dumps(special_map, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
     return out
+
+
+def save_portable_tokenizer(hf_tokenizer: Any, out: Path, *, model_max_length: int) -> Path:
+    """Save a loaded HF tokenizer so that transformers 4.4x and 5.x both load it with the same ids.
+
+    ``hf_tokenizer.save_pretrained`` under transformers 5 writes class ``TokenizersBackend``, a
+    list-valued ``extra_special_tokens`` and ``chat_template.jinja``, none of which transformers
+    4.46 reads. Here the backend ``tokenizer.json`` is written as is, with the released
+    checkpoints' ``LlamaTokenizerFast`` config (``model_max_length`` is the model's context, which
+    vLLM takes as an upper bound of its max model length).
+    """
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
+    backend.no_padding()
+    backend.no_truncation()
+    decoder = getattr(hf_tokenizer, "added_tokens_decoder", {})
+    specials = [t.content for _, t in sorted(decoder.items()) if t.special]
+    return save_tokenizer_dir(
+        backend,
+        out,
+        pad_token=hf_tokenizer.pad_token or hf_tokenizer.eos_token,
+        model_max_length=model_max_length,
+        tokenizer_class="LlamaTokenizerFast",
+        bos_token=hf_tokenizer.bos_token,
+        eos_token=hf_tokenizer.eos_token,
+        special_tokens=specials,
+        chat_template=getattr(hf_tokenizer, "chat_template", None),
+    )

@@ -223,6 +223,7 @@ def export_hf(
     export_config.architectures = ["LlamaForCausalLM"]
     export_config.dtype = torch_dtype
     export_config.save_pretrained(out_dir)
+    add_legacy_config_keys(out_dir / "config.json")
     gen = GenerationConfig(
         bos_token_id=config.bos_token_id,
         eos_token_id=eos_token_id if eos_token_id is not None else config.eos_token_id,
@@ -230,6 +231,51 @@ def export_hf(
     )
     gen.save_pretrained(out_dir)
     if tokenizer is not None:
-        tokenizer.save_pretrained(out_dir)
+        from repoloom.tokenize.release import save_portable_tokenizer
+
+        save_portable_tokenizer(
+            tokenizer, out_dir, model_max_length=export_config.max_position_embeddings
+        )
     _barrier()
     return out_dir
+
+
+def add_legacy_config_keys(config_path: Path) -> dict[str, Any]:
+    """Add transformers 4's RoPE and dtype keys next to transformers 5's, as released.
+
+    transformers 5 writes RoPE settings only as ``rope_parameters``; transformers 4.x, vLLM
+    releases before the v5 migration and tools that read ``config.json`` themselves take
+    ``rope_theta`` / ``rope_scaling`` (absent: base 10000, no scaling, silently) and
+    ``torch_dtype``. The released DeepSeek-Coder configs carry ``rope_theta: 100000`` and
+    ``rope_scaling: {"type": "linear", "factor": 4.0}``; both layouts here say the same thing.
+    """
+    config = json.loads(config_path.read_text())
+    theta, factor = rope_settings(config)
+    config["rope_theta"] = theta
+    config["rope_scaling"] = None if factor is None else {"type": "linear", "factor": factor}
+    if "dtype" in config:
+        config["torch_dtype"] = config["dtype"]
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return config
+
+
+def rope_settings(config: dict[str, Any]) -> tuple[float, float | None]:
+    """(base, linear factor or None) from either config layout.
+
+    transformers 5 writes ``rope_parameters: {rope_type, rope_theta, factor}``; transformers 4 and
+    the released DeepSeek-Coder checkpoints write ``rope_theta`` and
+    ``rope_scaling: {"type": "linear", "factor": 4.0}``. Only linear scaling (the release's) is
+    read; other types are refused rather than silently dropped.
+    """
+    params = config.get("rope_parameters") or {}
+    scaling = config.get("rope_scaling") or {}
+    theta = params.get("rope_theta", config.get("rope_theta", 10000.0))
+    rope_type = params.get("rope_type") or scaling.get("rope_type") or scaling.get("type")
+    factor = params.get("factor", scaling.get("factor"))
+    if rope_type in (None, "default"):
+        return float(theta), None
+    if rope_type != "linear":
+        raise ValueError(f"RoPE scaling {rope_type!r} is not supported (only linear)")
+    if factor is None:
+        raise ValueError("linear RoPE scaling without a factor")
+    return float(theta), (None if float(factor) == 1.0 else float(factor))
