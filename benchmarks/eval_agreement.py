@@ -441,7 +441,7 @@ def main() -> None:
                 release,
                 args.timeout,
                 args.workers,
-                completion=lambda task, r: bench.completion_from_chat(task, r["output"]),
+                completion=lambda task, r, b=bench: b.completion_from_chat(task, r["output"]),
             )
             mid = time.perf_counter()
             theirs = run_official(LEETCODE_DRIVER, h, rows, t, w)
