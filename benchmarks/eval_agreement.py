@@ -59,6 +59,16 @@ INFILL_SETS = {
     "infill-span-light": ("humaneval-infill-span-light", "HumanEval-RandomSpanInfillingLight"),
 }
 MULTIPLE_LANGS = ("cpp", "java", "php", "ts", "cs", "sh", "js")
+# nuprl/MultiPL-E's own evaluators (evaluation/src), each file pinned at a commit; the index of
+# public sources this was built from holds these languages' files (not cpp/js/ts/cs).
+MULTIPLE_EVAL_FILES = {
+    "safe_subprocess/__init__.py": "18919bdce935a5e5cf090c63f0bcc2ad73d3fed7",
+    "eval_php.py": "03515eb95187fd132840d5a720fe2aec33fabfb7",
+    "eval_sh.py": "620e75acb9ae77bdc1d8f5d44596ceec1be8a2f5",
+    "eval_java.py": "6263b23e25eb0d18db12fa9a1f4f0444d55375f2",
+}
+NUPRL_LANGS = ("java", "php", "sh")
+JAVATUPLES = "/usr/share/java/javatuples.jar"  # Debian libjavatuples-java
 # Operator / literal swaps for mutants (the first applicable one, from a per-sample offset).
 MUTATIONS = [
     (" + ", " - "), (" - ", " + "), (" < ", " <= "), (" <= ", " < "), (" > ", " >= "),
@@ -97,6 +107,26 @@ def harness_dir(name: str, root: Path) -> Path:
         text = ex.read_text()
         if "#                     exec(check_program" in text:
             ex.write_text(text.replace("#                     exec(", "                    exec("))
+    return dest
+
+
+def multiple_eval_dir(root: Path) -> Path:
+    """nuprl/MultiPL-E's evaluators for NUPRL_LANGS (downloaded when absent). Two local
+    adjustments: eval_java.py's javatuples path (/usr/multiple/..., its Docker image) points at
+    the Debian jar, and ``generic_eval`` (imported by eval_java.py for its ``__main__`` only)
+    is an empty stub."""
+    dest = root / "MultiPL-E-eval"
+    for rel, commit in MULTIPLE_EVAL_FILES.items():
+        path = dest / rel
+        if not path.is_file():
+            url = f"https://raw.githubusercontent.com/nuprl/MultiPL-E/{commit}/evaluation/src/{rel}"
+            print(f"fetching {url}", file=sys.stderr)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with urllib.request.urlopen(url, timeout=60) as resp:
+                path.write_bytes(resp.read())
+    java = dest / "eval_java.py"
+    java.write_text(java.read_text().replace("/usr/multiple/javatuples-1.2.jar", JAVATUPLES))
+    (dest / "generic_eval.py").write_text("def main(*args):\n    pass\n")
     return dest
 
 
@@ -184,6 +214,30 @@ def one(a):
               "generation": p["prompt"] + "\\n" + r["completion"]}
     sample["test_code"] = process_humaneval_test(sample, problems, False, False, lang)
     return check_correctness(r["task_id"], sample, lang, timeout, sys.argv[2] + ".tmp", i)
+"""
+    + _POOL
+)
+
+# nuprl/MultiPL-E: its program (main.py: prompt + completion + "\n" + tests) written to a
+# file with the language's suffix and its eval_<lang>.eval_script (as containerized_eval's
+# eval_string_script does); a pass is status "OK".
+NUPRL_DRIVER = (
+    _HEAD
+    + """
+import importlib, tempfile
+from pathlib import Path
+lang, problem_file = sys.argv[5], sys.argv[6]
+eval_script = importlib.import_module(f"eval_{lang}").eval_script
+problems = {t["name"]: t for t in map(json.loads, open(problem_file))}
+def one(a):
+    i, r = a
+    p = problems[r["task_id"]]
+    program = p["prompt"] + r["completion"] + "\\n" + p["tests"]
+    with tempfile.NamedTemporaryFile(suffix="." + lang) as f:
+        f.write(program.encode("utf-8"))
+        f.flush()
+        out = eval_script(Path(f.name))
+    return {"completion_id": i, "passed": out["status"] == "OK", "result": out["status"]}
 """
     + _POOL
 )
@@ -376,6 +430,7 @@ def main() -> None:
     hroot = Path(args.harness_root).resolve()
     hroot.mkdir(parents=True, exist_ok=True)
     names = ["humaneval", *INFILL_SETS, "mbpp", *(f"multiple-{x}" for x in MULTIPLE_LANGS)]
+    names += [f"multiple-{x}-nuprl" for x in NUPRL_LANGS]
     names.append("leetcode")
     only = [x for x in args.only.split(",") if x] or names
     t, w, lim = str(args.timeout), str(args.workers), args.limit
@@ -414,6 +469,15 @@ def main() -> None:
             h = harness_dir("deepseek", hroot) / "Evaluation" / "MBPP"
             theirs = run_official(MBPP_DRIVER, h, rows, t, w)
             harness = f"DeepSeek-Coder@{HARNESSES['deepseek'][1][:7]} Evaluation/MBPP"
+        elif name.startswith("multiple-") and name.endswith("-nuprl"):
+            lang = name.split("-")[1]
+            rows = multiple_rows(lang)
+            mine, _ = ours(f"humaneval-{lang}", rows, data_dir, args.timeout, args.workers)
+            mid = time.perf_counter()
+            h = multiple_eval_dir(hroot)
+            problem_file = str(data_dir / "humaneval" / f"humaneval-{lang}.jsonl")
+            theirs = run_official(NUPRL_DRIVER, h, rows, t, w, lang, problem_file)
+            harness = "nuprl/MultiPL-E evaluation/src `eval_script` (files pinned per commit)"
         elif name.startswith("multiple-"):
             lang = name.split("-", 1)[1]
             rows = multiple_rows(lang)
