@@ -134,6 +134,18 @@ def test_answer_extraction_follows_the_harness():
     assert extract_answer_code(bare, sft) == bare
 
 
+def test_base_model_continuation_is_a_whole_program(released, tmp_path):
+    bench = get("leetcode")
+    task = bench.load(released)[0]
+    body = "return Counter(nums).most_common(1)[0][0]\n\nprint('cut here')\n"
+    completion = bench.postprocess(task, body)
+    assert completion == task.prompt + "return Counter(nums).most_common(1)[0][0]\n"
+    _, results = _score(
+        bench, [{"task_id": task.task_id, "completion": completion}], tmp_path, released
+    )
+    assert results[0]["passed"], results[0]["result"]
+
+
 @pytest.mark.parametrize(
     "where", ["file", "data-folder", "leetcode-tree", "evaluation-tree", "repo-root", "data-dir"]
 )

@@ -160,6 +160,11 @@ class LeetCode(Benchmark):
     def completion_from_chat(self, task: Task, answer: str) -> str:
         return extract_answer_code(answer, task.data.get("prompt_sft", ""))
 
+    def postprocess(self, task: Task, generation: str) -> str:
+        # A base model continues the starter code (without --instruct): the program is the
+        # prompt (docstring + starter) and the continuation, cut at the first stop word.
+        return task.prompt + super().postprocess(task, generation)
+
     @staticmethod
     def entry_point(rec: dict) -> str | None:
         """For human-eval style tests (``def check(candidate)``): ``entry_point``, else
