@@ -505,7 +505,9 @@ def main() -> None:
         else:
             raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(names)}")
         secs = (mid - started, time.perf_counter() - mid)
-        report.append(compare(name, harness, rows, mine, theirs, secs))
+        report.append(
+            {**compare(name, harness, rows, mine, theirs, secs), "timeout_s": args.timeout}
+        )
     keep = [r for r in prev if r["benchmark"] not in {x["benchmark"] for x in report}]
     merged = sorted(keep + report, key=lambda r: names.index(r["benchmark"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
