@@ -512,15 +512,22 @@ def main() -> None:
     merged = sorted(keep + report, key=lambda r: names.index(r["benchmark"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(merged, indent=1) + "\n")
-    print(
-        "| benchmark | official harness | samples | verdicts agree | passed (repoloom / official) |"
-    )
-    print("|---|---|---|---|---|")
-    for r in merged:
-        print(
-            f"| {r['benchmark']} | {r['official']} | {r['samples']} | {r['agree']} "
-            f"| {r['passed_repoloom']} / {r['passed_official']} |"
+    print(markdown_table(merged))
+
+
+def markdown_table(report: list[dict]) -> str:
+    lines = [
+        "| benchmark | official harness | samples | verdicts agree | passed (repoloom / "
+        "official) | seconds (repoloom / official) | timeout |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report:
+        lines.append(
+            f"| {r['benchmark']} | {r['official']} | {r['samples']:,} | {r['agree']:,} "
+            f"| {r['passed_repoloom']:,} / {r['passed_official']:,} "
+            f"| {r['seconds_repoloom']} / {r['seconds_official']} | {r['timeout_s']:g} s |"
         )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
