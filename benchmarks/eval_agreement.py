@@ -281,7 +281,7 @@ def humaneval_rows(data_dir: Path, limit: int | None) -> list[dict]:
     rows = []
     for t in get("humaneval").load(data_dir)[:limit]:
         canon = t.data["canonical_solution"]
-        rows.append({"task_id": t.task_id, "completion": canon})
+        rows.append({"task_id": t.task_id, "completion": canon, "reference": True})
         for k in range(3):
             m = mutate(canon, k)
             if m is not None and m != canon:
@@ -294,7 +294,7 @@ def infill_rows(bench_name: str, data_dir: Path, limit: int | None) -> list[dict
     rows = []
     for i, t in enumerate(get(bench_name).load(data_dir)[:limit]):
         canon = t.data["canonical_solution"]
-        rows.append({"task_id": t.task_id, "completion": canon})
+        rows.append({"task_id": t.task_id, "completion": canon, "reference": True})
         rows.append({"task_id": t.task_id, "completion": mutate(canon, i) or ""})
     return rows
 
@@ -303,7 +303,7 @@ def mbpp_rows(data_dir: Path, limit: int | None) -> list[dict]:
     rows = []
     for i, t in enumerate(get("mbpp").load(data_dir)[:limit]):
         code = t.data["code"].replace("\r\n", "\n")
-        rows.append({"task_id": t.task_id, "completion": code})
+        rows.append({"task_id": t.task_id, "completion": code, "reference": True})
         rows.append({"task_id": t.task_id, "completion": mutate(code, i) or "pass\n"})
     return rows
 
@@ -313,7 +313,8 @@ def multiple_rows(lang: str) -> list[dict]:
 
     rows = []
     for task_id, (good, broken) in SOLUTIONS[lang].items():
-        rows += [{"task_id": task_id, "completion": c} for c in (good, broken, "")]
+        rows.append({"task_id": task_id, "completion": good, "reference": True})
+        rows += [{"task_id": task_id, "completion": c} for c in (broken, "")]
     return rows
 
 
@@ -351,13 +352,18 @@ def leetcode_rows(release: Path, limit: int | None) -> list[dict]:
     rows = []
     for rec in list(read_jsonl(release))[:limit]:
         good, bad = leetcode_answer(rec, False), leetcode_answer(rec, True)
-        for output in (
-            f"Look the answer up.\n```python\n{good.rstrip()}\n```\nDone.",
-            good,
-            f"Here:\n```python\n{bad.rstrip()}\n```",
+        for output, reference in (
+            (f"Look the answer up.\n```python\n{good.rstrip()}\n```\nDone.", True),
+            (good, True),
+            (f"Here:\n```python\n{bad.rstrip()}\n```", False),
         ):
             rows.append(
-                {"task_id": rec["task_id"], "output": output, "prompt_sft": rec["prompt_sft"]}
+                {
+                    "task_id": rec["task_id"],
+                    "output": output,
+                    "prompt_sft": rec["prompt_sft"],
+                    "reference": reference,
+                }
             )
     return rows
 
@@ -408,6 +414,13 @@ def compare(name: str, harness: str, rows, mine: list[bool], theirs: list[dict],
         "agree": agree,
         "passed_repoloom": sum(mine),
         "passed_official": sum(bool(b["passed"]) for b in theirs),
+        "references": sum(bool(r.get("reference")) for r in rows),
+        "references_passed_repoloom": sum(
+            a for r, a in zip(rows, mine, strict=True) if r.get("reference")
+        ),
+        "references_passed_official": sum(
+            bool(b["passed"]) for r, b in zip(rows, theirs, strict=True) if r.get("reference")
+        ),
         "seconds_repoloom": round(secs[0], 1),
         "seconds_official": round(secs[1], 1),
         "disagreements": diffs[:20],
