@@ -51,3 +51,14 @@ def make_repos(root: Path, n: int) -> Path:
             },
         )
     return root
+
+
+def assert_funnel_adds_up(report: dict) -> None:
+    """Each stage of report.json's funnel takes what the one before kept and drops what it says;
+    the last stage's output is the count of files kept."""
+    previous = report["files_in"]
+    for step in report["steps"]:
+        assert step["in"] == previous, step
+        assert step["in"] - sum(step["dropped"].values()) == step["out"], step
+        previous = step["out"]
+    assert previous == report["files_kept"]

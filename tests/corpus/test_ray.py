@@ -2,8 +2,9 @@
 
 One local Ray runtime (``ray.init(num_cpus=2)``) serves the module. The corpus: four of the
 pinned demo repositories (PyPI sdist, npm tarball, Debian Go and PHP sources), an exact copy of
-one (so dedup has work), an empty repository, a corrupt archive, and a Stack-layout Parquet
-table made from a fifth real repository (read by ``ray.data.read_parquet`` on Ray).
+one (so dedup has work), an empty repository, a corrupt archive, a repository of odd names (not
+UTF-8, a newline) with a file a step raises for (issue 13), and a Stack-layout Parquet table made
+from a fifth real repository (read by ``ray.data.read_parquet`` on Ray).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 from repoloom.corpus.build import build_corpus
 from repoloom.corpus.config import CorpusConfig, ReadConfig
 from repoloom.corpus.sources import expand_sources, iter_repository_files
+from repoloom.corpus.steps import FAIL_STEP_ENV
 
 ray = pytest.importorskip("ray", reason="ray is not installed")
 
@@ -48,10 +50,13 @@ def ray_runtime(tmp_path_factory):
     marker = tmp_path_factory.mktemp("kill") / "killed"
     # Workers inherit the environment of the runtime: the kill hook is armed later by a file.
     os.environ[ray_executor.KILL_ONCE_ENV] = str(marker)
+    # Issue 13: screening raises for odd-names/victim.py, on both executors (local forks inherit).
+    os.environ[FAIL_STEP_ENV] = "screening:victim"
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield marker
     ray.shutdown()
     os.environ.pop(ray_executor.KILL_ONCE_ENV, None)
+    os.environ.pop(FAIL_STEP_ENV, None)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +73,15 @@ def sources(demo_repos, tmp_path_factory) -> tuple[list[str], list[str]]:
             shutil.copy(source, repos / name)
     shutil.copy(cache / "click-8.1.7.tar.gz", repos / "click-copy-8.1.7.tar.gz")
     (repos / "empty-repo").mkdir()
+    odd = repos / "odd-names"
+    odd.mkdir()
+    (odd / "helpers.py").write_text(
+        "def clamp(value, low, high):\n    return max(low, min(value, high))\n"
+    )
+    (odd / "victim.py").write_text("def victim_function(items):\n    return sorted(set(items))\n")
+    (odd / "zz.py\n# helper.py").write_text("z = 3\n")
+    with open(os.path.join(os.fsencode(odd), b"bad\xffname.py"), "wb") as handle:
+        handle.write(b"y = 2\n")
     (repos / "broken.tar.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
     # Stack-layout tables: one row per file (repo_name, path, content), one repository per file.
     tables = root / "stack"
@@ -84,6 +98,7 @@ def sources(demo_repos, tmp_path_factory) -> tuple[list[str], list[str]]:
             if raw.data is not None
         ]
         rows.sort(key=lambda r: r["path"])
+        rows.append({"repo_name": task.name, "path": "x.py\ny.py", "content": "x = 1\n"})
         pq.write_table(pa.Table.from_pylist(rows), tables / f"{part}.parquet", row_group_size=200)
     return [str(tables / "a.parquet"), str(tables / "b.parquet")], [str(repos)]
 
@@ -147,7 +162,18 @@ def test_killed_worker_and_killed_driver_lose_nothing_and_match_the_local_execut
     assert "repos" not in stages and "signatures" not in stages  # reused, not redone
     assert "pairs" in stages
     _assert_same_build(local_build, out)
-    assert report["repositories"] == len(DEMO) + 5  # + copy, empty, broken, 2 table repos
+    assert report["repositories"] == len(DEMO) + 6  # + copy, empty, broken, odd, 2 table repos
+    odd = {
+        (r["path"], r["reason"])
+        for r in ray_executor.iter_output(out, "removed")
+        if r["repo"] == "odd-names" or r["path"] == "x.py\\ny.py"
+    }
+    assert {
+        ("bad\\xffname.py", "path-not-utf8"),
+        ("zz.py\\n# helper.py", "path-control-char"),
+        ("x.py\\ny.py", "path-control-char"),
+        ("victim.py", "error:screening"),
+    } <= odd
     assert [f["repo"] for f in report["repositories_failed"]] == ["broken"]
     assert "corrupt archive" in report["repositories_failed"][0]["error"]
     assert report["dedup"]["exact_dup"] >= 1  # the copy of click

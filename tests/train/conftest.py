@@ -25,3 +25,11 @@ def _one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def release_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny checkpoint in DeepSeek-Coder's released HF layout (transformers-4 config keys)."""
+    from tests.train.helpers import write_release_checkpoint
+
+    return write_release_checkpoint(tmp_path_factory.mktemp("release") / "deepseek-coder-tiny")

@@ -46,7 +46,11 @@ def test_yaml_and_overrides(tmp_path) -> None:
     with pytest.raises(ValueError, match="integer"):
         load_config("configs/train/tiny.yaml", ["max_steps=2.5"])
     with pytest.raises(ValueError, match="tokenizer"):
-        load_config("configs/train/sft.yaml")
+        load_config("configs/train/sft.yaml", ["init_from=null"])
+    load_config("configs/train/sft.yaml")  # the tokenizer may come from init_from's directory
+    with pytest.raises(ValueError, match="needs init_from"):
+        load_config("configs/train/adapt.yaml")  # LoRA on a released model: name it
+    assert load_config("configs/train/adapt.yaml", ["init_from=ckpt"]).lora.r == 16
     assert parse_overrides(["a=1", "b=x"]) == {"a": 1, "b": "x"}
     for name in ("tiny", "pretrain-1.3b", "longctx"):
         load_config(f"configs/train/{name}.yaml")

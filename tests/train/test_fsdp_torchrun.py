@@ -66,6 +66,16 @@ def _overrides(out: Path, data: Path, **kw: object) -> list[str]:
     return [f"{k}={getattr(cfg, k)}" for k in keys] + extra
 
 
+def _assert_adam_close(got: torch.Tensor, want: torch.Tensor, lr: float, steps: int) -> None:
+    """Equal up to float noise, except a handful of elements: Adam's m / (sqrt(v) + eps) turns
+    a near-zero gradient, whose sign depends on the order of the cross-process sum, into a step
+    of up to lr, so a few elements may differ by that much (never more than 2 lr per step)."""
+    diff = (got - want).abs()
+    off = diff > 1e-4 + 1e-3 * want.abs()
+    assert off.float().mean() < 1e-3, f"{int(off.sum())} of {off.numel()} elements differ"
+    assert float(diff.max()) <= 2 * lr * steps
+
+
 def test_two_process_fsdp_matches_one_process(tmp_path: Path, token_dir: Path) -> None:
     ref = train(micro_config(tmp_path / "one", token_dir, max_steps=6, micro_batch_size=4))
     two = tmp_path / "two"
@@ -82,7 +92,7 @@ def test_two_process_fsdp_matches_one_process(tmp_path: Path, token_dir: Path) -
     b = load_file(two / "hf" / "model.safetensors")
     assert a.keys() == b.keys()
     for k in a:
-        torch.testing.assert_close(b[k], a[k], rtol=1e-3, atol=1e-4)
+        _assert_adam_close(b[k], a[k], lr=3e-3, steps=6)
     # the sharded DCP checkpoint of step 4 resumes in ONE process (DCP reshards 2 -> 1)
     step4 = two / "checkpoints" / "step_0000004"
     assert (step4 / "rng" / "rank1.pt").exists()
@@ -92,3 +102,38 @@ def test_two_process_fsdp_matches_one_process(tmp_path: Path, token_dir: Path) -
     assert [s for s, _ in resumed["losses"]] == [5, 6]
     np.testing.assert_allclose([v for _, v in resumed["losses"]], ref_losses[4:], rtol=2e-4)
     shutil.rmtree(two / "checkpoints")
+
+
+def test_two_process_fsdp_lora_matches_one_process(
+    tmp_path: Path, token_dir: Path, release_dir: Path
+) -> None:
+    """FSDP2 + LoRA: frozen sharded base, sharded adapter; same losses and adapter as one
+    process, and the sharded checkpoint (adapter + optimizer only) resumes in one process."""
+    from safetensors.torch import load_file
+
+    lora = {"init_from": str(release_dir), "lr": 2e-2, "lora.r": 4}
+    ref = train(micro_config(tmp_path / "one", token_dir, max_steps=4, **lora))
+    two = tmp_path / "two"
+    _torchrun(
+        _overrides(two, token_dir, max_steps=4, micro_batch_size=2, save_every=2, **lora), tmp_path
+    )
+    records = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]
+    ref_losses = [v for _, v in ref["losses"]]
+    np.testing.assert_allclose([r["loss"] for r in records], ref_losses, rtol=2e-4)
+    a = load_file(tmp_path / "one" / "adapter" / "adapter_model.safetensors")
+    b = load_file(two / "adapter" / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and len(a) == 28
+    for k in a:
+        _assert_adam_close(b[k], a[k], lr=2e-2, steps=4)
+    merged_one = load_file(tmp_path / "one" / "hf" / "model.safetensors")
+    merged_two = load_file(two / "hf" / "model.safetensors")
+    for k in merged_one:
+        torch.testing.assert_close(merged_two[k], merged_one[k], rtol=1e-3, atol=2e-3)
+    step2 = two / "checkpoints" / "step_0000002"
+    resumed = train(
+        micro_config(
+            tmp_path / "three", token_dir, max_steps=4, resume=str(step2), export=False, **lora
+        )
+    )
+    assert [s for s, _ in resumed["losses"]] == [3, 4]
+    np.testing.assert_allclose([v for _, v in resumed["losses"]], ref_losses[2:], rtol=2e-4)

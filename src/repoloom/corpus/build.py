@@ -237,7 +237,7 @@ def build_corpus(
     progress: bool = True,
 ) -> BuildResult:
     """Process every repository, then write the final parts and the report."""
-    from repoloom.corpus.report import write_report
+    from repoloom.corpus.report import count_samples, write_report
 
     out = Path(out)
     work = out / "_work"
@@ -318,6 +318,7 @@ def build_corpus(
         workers=workers,
         parts=(n_sample_parts, n_removed_parts),
         extra={"dedup": dedup.stats, "decontamination": decontam_info},
+        final=count_samples(out / "samples"),
     )
     if not keep_work:
         shutil.rmtree(work)

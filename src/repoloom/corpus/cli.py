@@ -106,6 +106,16 @@ def _load_config(path: str | None):
         raise UserError(str(exc)) from exc
 
 
+def funnel_line(steps: list[dict]) -> str:
+    """`read 120 > language 97 > ...`: the funnel of report.json in one line (only the steps
+    that drop something, the first and the last, so the line stays short)."""
+    shown = []
+    for i, step in enumerate(steps):
+        if step["out"] != step["in"] or i in (0, len(steps) - 1):
+            shown.append(f"{step['step']} {step['out']:,}")
+    return " > ".join(shown)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from repoloom.corpus.build import BuildError, build_corpus
     from repoloom.corpus.sources import SourceError, expand_sources
@@ -164,6 +174,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"{report['repositories']} repositories, {report['files_in']:,} files in, {report['files_kept']:,} kept, "
         f"{report['samples']['count']:,} samples ({report['samples']['bytes'] / 1e6:.1f} MB)"
     )
+    # Files after every stage, the corpus-level dedup included; the last is what the samples hold.
+    print("files after each step: " + funnel_line(report["steps"]))
     for failed in report["repositories_failed"]:
         print(f"  failed: {failed['repo']}: {failed['error']}")
     for warning in report.get("warnings", []):  # issue 3: e.g. a benchmark that was not found

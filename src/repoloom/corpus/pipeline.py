@@ -16,13 +16,20 @@ from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.decontam import decontaminate
 from repoloom.corpus.order import edges_in_order, order_repository
 from repoloom.corpus.screening import dedup_repository_files, screen_documents
-from repoloom.corpus.sources import RawFile, RepoTask, SourceError, iter_repository_files
+from repoloom.corpus.sources import (
+    RawFile,
+    RepoTask,
+    SourceError,
+    iter_repository_files,
+    printable_name,
+)
 from repoloom.corpus.steps import (
     FileDoc,
     StepLog,
     apply_rule_filters,
     decode_files,
     identify_languages,
+    run_isolated,
 )
 
 
@@ -139,12 +146,20 @@ def repository_level_steps(
     all_texts = {d.path: d.text for d in decoded}
     all_languages = {d.path: d.language for d in decoded}  # None: unknown language
     # Issue 3 (repoloom.corpus.screening / decontam): in-repo exact dedup, decontamination
-    # (before screening), syntax and quality screening.
+    # (before screening), syntax and quality screening. Each takes the whole list; a file one
+    # of them raises for is removed as error:<step> and the others go on (steps.run_isolated).
     if config.dedup.exact_files_in_repo:
-        docs = dedup_repository_files(docs, log)
+        docs = run_isolated(
+            "file_dedup", "file_dedup", lambda b, lg: dedup_repository_files(b, lg), docs, log
+        )
     if config.decontam.enabled:
-        docs = decontaminate(docs, config, log)
-    docs = screen_documents(docs, config, log)
+        docs = run_isolated(
+            "decontam", "decontam", lambda b, lg: decontaminate(b, config, lg), docs, log
+        )
+    # Counted under the screening's first funnel step, "syntax".
+    docs = run_isolated(
+        "syntax", "screening", lambda b, lg: screen_documents(b, config, lg), docs, log
+    )
 
     components, parsed, stats = order_documents(repo, docs, config, log, all_texts, all_languages)
     started = time.perf_counter()
@@ -165,7 +180,8 @@ def failed_repository(repo: str, error: str) -> RepoResult:
     files read before the failure are discarded, so every executor reports the same)."""
     log = StepLog()
     log.count("read", "dropped:repo-error")
-    return RepoResult(repo=repo, samples=[], log=log, error=error)
+    # The message may quote a path that is not UTF-8; the summary is written as UTF-8 JSON.
+    return RepoResult(repo=repo, samples=[], log=log, error=printable_name(error))
 
 
 def process_repository(task: RepoTask, config: CorpusConfig) -> RepoResult:

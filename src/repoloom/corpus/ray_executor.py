@@ -79,6 +79,7 @@ from repoloom.corpus.sources import (
     expand_source,
     is_git_url,
     iter_repository_files,
+    printable_name,
 )
 
 log = logging.getLogger(__name__)
@@ -283,10 +284,10 @@ def read_task_files(row: dict, config: CorpusConfig) -> list[dict]:
     try:
         for order, raw in enumerate(iter_repository_files(task, config.read)):
             rows.append({**base, "order": order, **_raw_fields(raw)})
-    except SourceError as exc:
-        return [{**base, "order": -1, "error": str(exc)}]
+    except SourceError as exc:  # the message may quote a location that is not UTF-8
+        return [{**base, "order": -1, "error": printable_name(str(exc))}]
     except Exception:  # a reader bug must cost one repository, not the whole run
-        return [{**base, "order": -1, "error": traceback.format_exc(limit=5)}]
+        return [{**base, "order": -1, "error": printable_name(traceback.format_exc(limit=5))}]
     return [{**base, "order": -1, "error": None}, *rows]
 
 
@@ -311,9 +312,9 @@ def table_rows_to_raw(
     rows = []
     for repo, path, content in zip(repos, paths, contents, strict=True):
         raw = _table_file(path, 0, content, config.read)
-        rows.append(
-            {"repo": str(repo), "source": source, "task": -1, "order": 0, **_raw_fields(raw)}
-        )
+        # Repository names as the local reader gives them (sources._unique): one printable line.
+        name = printable_name(str(repo))
+        rows.append({"repo": name, "source": source, "task": -1, "order": 0, **_raw_fields(raw)})
     return pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
 
 
@@ -921,7 +922,7 @@ def _write_report(
     """The local executor's report (same aggregation), written through the store."""
     import pyarrow.fs as pafs
 
-    from repoloom.corpus.report import write_report
+    from repoloom.corpus.report import count_samples, write_report
 
     parts = []
     for name in ("samples", "removed"):
@@ -937,6 +938,7 @@ def _write_report(
             workers=int(cluster["cpus"]),
             parts=(parts[0], parts[1]),
             extra={"dedup": dedup_stats, "decontamination": decontam_info},
+            final=count_samples(store.path("samples"), store.fs),
         )
         run = json.loads((Path(tmp) / "run.json").read_text(encoding="utf-8"))
         run["executor"] = {"name": "ray", **cluster, "stages": timings}

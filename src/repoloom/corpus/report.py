@@ -2,6 +2,11 @@
 
 The JSON is the record (every number a later issue or a user compares); the HTML shows the two
 charts people look at (funnel, language mix) as PNGs next to it, plus the tables.
+
+The funnel (`steps`) counts files after every stage: the per-file steps of the workers, then
+the corpus-level dedup stages (`dedup_files` when a file-level pass runs, `dedup_samples`
+always), whose output is counted in the written `samples/` parts themselves, so `files_kept`
+is the number of files in the samples (see docs/corpus.md, "Report").
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.screening import SCREEN_STEPS
@@ -110,6 +116,78 @@ def aggregate(summaries: Sequence[dict]) -> dict:
         "samples": {"count": samples, "bytes": sample_bytes},
         "_timings": {k: round(v, 3) for k, v in sorted(timings.items())},
     }
+
+
+def count_samples(path: str | Path, filesystem: Any = None) -> dict[str, int]:
+    """Samples, files and bytes in the written `samples/` parts (read column by column, so no
+    text is loaded): the figures the report gives as kept."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+
+    dataset = pads.dataset(str(path), filesystem=filesystem, format="parquet")
+    samples = files = n_bytes = 0
+    for batch in dataset.to_batches(columns=["paths", "n_bytes"]):
+        samples += batch.num_rows
+        files += int(pc.sum(pc.list_value_length(batch.column(0))).as_py() or 0)
+        n_bytes += int(pc.sum(batch.column(1)).as_py() or 0)
+    return {"samples": samples, "files": files, "bytes": n_bytes}
+
+
+def add_corpus_stages(report: dict, dedup: dict, final: dict[str, int]) -> None:
+    """Append the corpus-level stages to the funnel and make every "kept" figure the written
+    samples' own: `dedup_files` (file-level dedup pass, when it ran) and `dedup_samples`
+    (whole-sample exact and near dedup; files of dropped samples leave with them)."""
+    steps = report["steps"]
+    before = steps[-1]["out"] if steps else 0
+    report["files_before_dedup"] = before
+    files = (dedup or {}).get("files") or {}
+    if files:
+        steps.append(
+            {
+                "step": "dedup_files",
+                "in": before,
+                "out": files["files_out"],
+                "dropped": {
+                    k: n
+                    for k, n in (
+                        ("exact-dup-file", files["exact_dup"]),
+                        ("near-dup-file", files["near_dup"]),
+                    )
+                    if n
+                },
+                "samples_in": files["samples_in"],
+                "samples_out": files["samples_out"],
+            }
+        )
+        before = files["files_out"]
+    enabled = bool((dedup or {}).get("enabled"))
+    samples_dropped = {
+        k: n
+        for k, n in (
+            ("exact-dup", dedup.get("exact_dup", 0) if enabled else 0),
+            ("near-dup", dedup.get("near_dup", 0) if enabled else 0),
+        )
+        if n
+    }
+    steps.append(
+        {
+            "step": "dedup_samples",
+            "in": before,
+            "out": final["files"],
+            "dropped": {"files-of-duplicate-samples": before - final["files"]}
+            if before != final["files"]
+            else {},
+            "samples_in": dedup.get("samples_in", final["samples"])
+            if enabled
+            else final["samples"],
+            "samples_out": final["samples"],
+            "samples_dropped": samples_dropped,
+        }
+    )
+    report["files_kept"] = final["files"]
+    samples = dict(report.get("samples") or {})
+    samples.update(count=final["samples"], bytes=final["bytes"], files=final["files"])
+    report["samples"] = samples
 
 
 def _png(fig) -> bytes:
@@ -220,12 +298,16 @@ def write_report(
     workers: int,
     parts: tuple[int, int],
     extra: dict | None = None,
+    final: dict[str, int] | None = None,
 ) -> dict:
+    """`final`: `count_samples` of the written samples (the funnel's last stage)."""
     report = aggregate(summaries)
     if extra:  # issue 3: corpus-level dedup and decontamination figures
         from repoloom.corpus.dedup import report_section
 
         report.update(report_section(extra, report))
+    if final is not None:
+        add_corpus_stages(report, (extra or {}).get("dedup") or {}, final)
     timings = report.pop("_timings")
     report.update(
         {

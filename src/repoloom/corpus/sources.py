@@ -6,6 +6,13 @@ descriptions); a worker process turns one task into a stream of `RawFile`s with
 (each capped at `read.max_file_bytes`), so a hostile archive cannot write outside anything.
 Everything that is not read (symlinks, unsafe archive paths, oversized files, unreadable files)
 still yields a `RawFile` with a `skip_reason`, so it is counted and lands in `removed/`.
+
+A file *name* that is not UTF-8 (a directory entry or tar member with stray bytes, a zip member
+without the UTF-8 flag whose bytes do not decode, a lone surrogate escaped in JSON) or that holds
+a control character (newline, tab, ESC, U+2028, ...) is never read: it is removed as
+`path-not-utf8` / `path-control-char`, and every name that leaves this module (paths, repository
+names, details) is in its `printable_name` form, which is valid UTF-8 and one line, so no
+writer (Arrow, JSON, a sample header) can fail on it or split it.
 """
 
 from __future__ import annotations
@@ -48,6 +55,55 @@ _GIT_URL = re.compile(r"^(https?|ssh|git|file)://|^[\w.-]+@[\w.-]+:")
 REPO_COLUMNS = ("repo_name", "max_stars_repo_name", "repo", "repository_name", "repository")
 PATH_COLUMNS = ("path", "max_stars_repo_path", "file_path", "filepath", "filename")
 CONTENT_COLUMNS = ("content", "text", "code")
+
+
+# Characters that end or break a line or are not text: C0/C1 controls (str.splitlines splits on
+# \n \r \v \f \x1c-\x1e \x85), the Unicode line/paragraph separators, and surrogates (what
+# os.fsdecode and tar's surrogateescape make of non-UTF-8 bytes, or a JSON "\ud800").
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def name_problem(name: str) -> str | None:
+    """Why a file name cannot stand in a sample (None: it can)."""
+    match = _UNPRINTABLE.search(name)
+    if match is None:
+        return None
+    if any("\ud800" <= c <= "\udfff" for c in name):
+        return "path-not-utf8"
+    return "path-control-char"
+
+
+def printable_name(name: str) -> str:
+    """`name` as valid one-line UTF-8: bytes that were not UTF-8 as `\\xNN`, controls as `\\n`,
+    `\\x1b`, `\\u2028`. Names without such characters are returned unchanged."""
+    if _UNPRINTABLE.search(name) is None:
+        return name
+    out = []
+    for c in name:
+        code = ord(c)
+        if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the original byte
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif _UNPRINTABLE.match(c):
+            escaped = c.encode("unicode_escape", "backslashreplace").decode("ascii")
+            out.append(escaped if code < 0xD800 or code > 0xDFFF else f"\\u{code:04x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def checked_file(raw: RawFile) -> RawFile:
+    """`raw` with a name every writer accepts; an unprintable name makes it a skipped file."""
+    problem = name_problem(raw.path)
+    if problem is None:
+        if raw.detail and _UNPRINTABLE.search(raw.detail):
+            raw.detail = printable_name(raw.detail)
+        return raw
+    path = printable_name(raw.path)
+    if raw.skip_reason:  # already not read (a symlink, an unsafe path): keep that reason
+        return RawFile(
+            path, raw.size, skip_reason=raw.skip_reason, detail=printable_name(raw.detail)
+        )
+    return RawFile(path, raw.size, skip_reason=problem, detail="name escaped")
 
 
 class SourceError(ValueError):
@@ -95,6 +151,8 @@ def is_git_url(source: str) -> bool:
 
 def _unique(name: str, options: TaskOptions) -> str:
     # Two sources may carry the same name (two "src" directories): keep both, distinguishably.
+    # A repository name lands in every row of the output: printable, like file names.
+    name = printable_name(name)
     count = options.names_seen.get(name, 0) + 1
     options.names_seen[name] = count
     return name if count == 1 else f"{name}~{count}"
@@ -473,11 +531,30 @@ def iter_tar(path: Path, config: ReadConfig) -> Iterator[RawFile]:
             yield entry
 
 
+def _zip_member_name(info: zipfile.ZipInfo) -> str:
+    """A member's name as the tar and directory readers see names: UTF-8, undecodable bytes as
+    surrogates. zipfile decodes a name without the UTF-8 flag (0x800) as cp437, which turns any
+    bytes into some text; the bytes are recovered and decoded as UTF-8 (what Info-ZIP and most
+    tools on Linux write without setting the flag), so a name that is not UTF-8 is seen as such."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        data = info.orig_filename.encode("cp437")
+    except UnicodeEncodeError:  # pragma: no cover - zipfile decoded it with another codec
+        return info.filename
+    name = data.decode("utf-8", "surrogateescape")
+    if os.sep != "/":  # pragma: no cover - as zipfile normalises separators
+        name = name.replace(os.sep, "/")
+    return name
+
+
 def iter_zip(path: Path, config: ReadConfig) -> Iterator[RawFile]:
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
         if len(infos) > config.max_archive_members:
             raise SourceError(f"{path}: more than {config.max_archive_members} members")
+        for info in infos:
+            info.filename = _zip_member_name(info)
         names = [safe_member_path(i.filename) for i in infos if not i.is_dir()]
         top = _common_top_dir([n for n in names if n])
         budget = config.max_archive_bytes
@@ -520,9 +597,14 @@ def iter_zip(path: Path, config: ReadConfig) -> Iterator[RawFile]:
 
 
 def _table_file(path: str, size: int, content, config: ReadConfig) -> RawFile:
+    if isinstance(path, bytes):  # a binary path column: bytes as a directory entry's name
+        path = path.decode("utf-8", "surrogateescape")
     rel = safe_member_path(str(path or ""))
     if rel is None:
-        return RawFile(str(path), 0, skip_reason="unsafe-path")
+        return checked_file(RawFile(str(path), 0, skip_reason="unsafe-path"))
+    problem = name_problem(rel)
+    if problem is not None:
+        return checked_file(RawFile(rel, 0))
     if content is None:
         return RawFile(rel, 0, skip_reason="unreadable", detail="null content")
     data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else bytes(content)
@@ -576,7 +658,13 @@ def _cloned(url: str) -> Iterator[Path]:
 
 
 def iter_repository_files(task: RepoTask, config: ReadConfig) -> Iterator[RawFile]:
-    """Every file of one repository task, readable or not (unreadable ones carry a reason)."""
+    """Every file of one repository task, readable or not (unreadable ones carry a reason);
+    every path printable (see `checked_file`)."""
+    for raw in _iter_source_files(task, config):
+        yield checked_file(raw)
+
+
+def _iter_source_files(task: RepoTask, config: ReadConfig) -> Iterator[RawFile]:
     if task.kind == "dir":
         yield from iter_directory(Path(task.location), config)
     elif task.kind == "archive":

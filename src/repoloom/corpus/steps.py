@@ -4,18 +4,28 @@ In the manner of datatrove, a step is a small pure function of its input batch: 
 of documents and returns the ones it keeps, recording each one it drops (with the rule that
 dropped it) in a `StepLog`. The executor that feeds batches to steps lives elsewhere
 (`repoloom.corpus.build`), so the same steps run in the local process pool and on Ray.
+
+No single file can stop a build: an exception a step raises for one file removes that file with
+reason ``error:<step>`` (the exception and where it was raised in ``detail``) and the step goes
+on with the others; `run_isolated` does the same for steps that take a whole repository's list.
 """
 
 from __future__ import annotations
 
+import os
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from repoloom.corpus.config import CorpusConfig, FilterConfig
 from repoloom.corpus.languages import identify_language
-from repoloom.corpus.sources import RawFile
+from repoloom.corpus.sources import RawFile, printable_name
+
+# Tests set it to "<step>:<path substring>" to make that step raise for matching files, on every
+# executor (Ray workers inherit the environment; a monkeypatch would not reach them).
+FAIL_STEP_ENV = "REPOLOOM_TEST_FAIL_STEP"
 
 XML_HEADER = "<?xml version="
 
@@ -65,12 +75,13 @@ class StepLog:
         self.removed.append(
             Removal(
                 repo=getattr(doc, "repo", repo) or repo,
-                path=doc.path,
+                # Written to Parquet: a name or a message with stray surrogates must not fail it.
+                path=printable_name(doc.path),
                 language=language,
                 n_bytes=int(n_bytes),
                 step=step,
                 reason=reason,
-                detail=str(extra.get("detail", getattr(doc, "detail", "")) or ""),
+                detail=printable_name(str(extra.get("detail", getattr(doc, "detail", "")) or "")),
             )
         )
 
@@ -87,6 +98,82 @@ class StepLog:
 
 
 # ---------------------------------------------------------------------------------------------
+# Error isolation
+
+
+def error_detail(exc: BaseException) -> str:
+    """The exception and the innermost frame it came from, in one line (the `detail` column)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = f" at {os.path.basename(last.filename)}:{last.lineno} in {last.name}"
+    return f"{type(exc).__name__}: {exc}"[:400] + where
+
+
+def fault_for(step: str) -> str | None:
+    """The test hook of FAIL_STEP_ENV: the path fragment to raise for in `step` (read once per
+    batch, so an ordinary build pays one environment lookup per step call)."""
+    spec = os.environ.get(FAIL_STEP_ENV)
+    if not spec:
+        return None
+    wanted, _, fragment = spec.partition(":")
+    return fragment if wanted == step and fragment else None
+
+
+def injected_fault(fragment: str | None, step: str, path: str) -> None:
+    if fragment is not None and fragment in path:
+        raise RuntimeError(f"injected fault in step {step} for {path}")
+
+
+def run_isolated(
+    step: str,
+    name: str,
+    run: Callable[[list[FileDoc], StepLog], list[FileDoc]],
+    docs: list[FileDoc],
+    log: StepLog,
+) -> list[FileDoc]:
+    """`run(docs, log)` for a step that takes a repository's whole file list (in-repository
+    dedup, decontamination, screening), so that a file it raises for cannot stop the build.
+
+    The step runs once on the whole list (its counters are kept only if it succeeds). If it
+    raises, it is run on each file alone to find the files it raises for; those are removed
+    with reason ``error:<name>`` under the funnel step `step` (added to that step's ``in``, so
+    the funnel adds up), and the step runs again on the others. If no file fails alone, every
+    file does, or the others fail again, the error is not one file's: it propagates (the
+    repository fails, counted)."""
+
+    fault = fault_for(name)
+
+    def attempt(batch: list[FileDoc], into: StepLog) -> list[FileDoc]:
+        for doc in batch:
+            injected_fault(fault, name, doc.path)
+        return run(batch, into)
+
+    trial = StepLog()
+    try:
+        kept = attempt(docs, trial)
+    except Exception:
+        failed: list[tuple[FileDoc, Exception]] = []
+        for doc in docs:
+            try:
+                attempt([doc], StepLog())
+            except Exception as exc:  # this file's own error: it alone leaves
+                failed.append((doc, exc))
+        if not failed or (len(failed) == len(docs) > 1):
+            raise  # not one file's error (it raises whatever it is given): the repository's
+        bad = {id(doc) for doc, _ in failed}
+        trial = StepLog()
+        kept = attempt([d for d in docs if id(d) not in bad], trial)
+        for doc, exc in failed:
+            trial.drop(step, f"error:{name}", doc, detail=error_detail(exc))
+        if "in" in trial.counts.get(step, {}):
+            trial.count(step, "in", len(failed))
+    log.merge(trial)
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------
 # Reading: raw bytes -> text documents
 
 
@@ -97,33 +184,52 @@ def decode_files(
     started = time.perf_counter()
     docs = []
     probe = config.read.binary_probe_bytes
+    fault = fault_for("read")
     for raw in raw_files:
         log.count("read", "in")
-        if raw.skip_reason:
-            log.drop("read", raw.skip_reason, raw, repo=repo)
-            continue
-        data = raw.data or b""
-        if b"\x00" in data[:probe]:
-            log.drop("read", "binary", raw, repo=repo)
-            continue
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            log.drop("read", "invalid-utf8", raw, repo=repo, detail=f"byte {exc.start}")
+            injected_fault(fault, "read", raw.path)
+            doc = _decode(repo, raw, probe, log)
+        except Exception as exc:  # one file's error costs that file only
+            log.drop("read", "error:read", raw, repo=repo, detail=error_detail(exc))
             continue
-        if text.startswith("\ufeff"):
-            text = text[1:]
-        docs.append(FileDoc(repo=repo, path=raw.path, text=text, n_bytes=len(data)))
+        if doc is not None:
+            docs.append(doc)
     log.count("read", "out", len(docs))
     log.time("read", time.perf_counter() - started)
     return docs
 
 
+def _decode(repo: str, raw: RawFile, probe: int, log: StepLog) -> FileDoc | None:
+    if raw.skip_reason:
+        log.drop("read", raw.skip_reason, raw, repo=repo)
+        return None
+    data = raw.data or b""
+    if b"\x00" in data[:probe]:
+        log.drop("read", "binary", raw, repo=repo)
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        log.drop("read", "invalid-utf8", raw, repo=repo, detail=f"byte {exc.start}")
+        return None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return FileDoc(repo=repo, path=raw.path, text=text, n_bytes=len(data))
+
+
 def identify_languages(docs: list[FileDoc], config: CorpusConfig, log: StepLog) -> list[FileDoc]:
     """Set each document's language; unknown files are counted and dropped, not guessed."""
     kept = []
+    fault = fault_for("language")
     for doc in docs:
-        doc.language = identify_language(doc.path, doc.text[:256].encode("utf-8", "replace"))
+        try:
+            injected_fault(fault, "language", doc.path)
+            doc.language = identify_language(doc.path, doc.text[:256].encode("utf-8", "replace"))
+        except Exception as exc:  # one file's error costs that file only
+            doc.language = None
+            log.drop("language", "error:language", doc, detail=error_detail(exc))
+            continue
         if doc.language is None:
             log.drop("language", "unknown-language", doc)
         else:
@@ -248,8 +354,14 @@ def apply_rule(
 ) -> list[FileDoc]:
     started = time.perf_counter()
     kept = []
+    fault = fault_for(name)
     for doc in docs:
-        reason = rule(doc, cfg)
+        try:
+            injected_fault(fault, name, doc.path)
+            reason = rule(doc, cfg)
+        except Exception as exc:  # one file's error costs that file only
+            log.drop(name, f"error:{name}", doc, detail=error_detail(exc))
+            continue
         if reason is None:
             kept.append(doc)
         else:

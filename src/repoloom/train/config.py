@@ -87,6 +87,52 @@ MODEL_REGISTRY: dict[str, dict[str, Any]] = {
 }
 
 
+# LoRA targets: every linear projection of a LLaMA decoder layer (attention and SwiGLU MLP).
+LORA_TARGETS: tuple[str, ...] = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+)
+
+
+@dataclass
+class LoraSettings:
+    """LoRA (peft) on the frozen base model; ``r`` > 0 turns it on (``lora.r=8`` is enough).
+
+    ``alpha`` None means ``2 * r`` (update scale alpha / r = 2); ``targets`` are projection names,
+    short (``q``, ``gate``) or as in the model (``q_proj``); all seven by default."""
+
+    r: int = 0
+    alpha: float | None = None
+    dropout: float = 0.0
+    targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+
+    @property
+    def enabled(self) -> bool:
+        return self.r > 0
+
+    @property
+    def lora_alpha(self) -> float:
+        return float(self.alpha) if self.alpha is not None else 2.0 * self.r
+
+    def target_modules(self) -> list[str]:
+        """The targets as module names (``q`` -> ``q_proj``), validated, in the canonical order."""
+        names = set()
+        for t in self.targets:
+            name = t.strip()
+            name = name if name.endswith("_proj") else f"{name}_proj"
+            if name not in LORA_TARGETS:
+                raise ValueError(
+                    f"lora.targets: unknown projection {t!r}; known: {', '.join(LORA_TARGETS)}"
+                )
+            names.add(name)
+        return [n for n in LORA_TARGETS if n in names]
+
+
 @dataclass
 class TrainConfig:
     """All settings of one training run (pretraining, long-context extension or SFT)."""
@@ -151,6 +197,9 @@ class TrainConfig:
     system_prompt: str | None = None  # None: the release's default system prompt
     sft_epochs_shuffle: bool = True
 
+    # --- LoRA (any stage): `lora: {r: 8}` in YAML or `lora.r=8` on the command line
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
     def validate(self) -> None:
         """Raise ValueError on settings that cannot work."""
         if self.stage not in ("pretrain", "sft"):
@@ -172,8 +221,21 @@ class TrainConfig:
             raise ValueError("warmup_steps and save_every must be >= 0")
         if any(not 0.0 < p < 1.0 for p in self.decay_points):
             raise ValueError(f"decay_points must lie in (0, 1): {self.decay_points}")
-        if self.stage == "sft" and not self.tokenizer:
+        if self.stage == "sft" and not (self.tokenizer or self.init_from):
             raise ValueError("stage 'sft' needs tokenizer=DIR (the chat template and <|EOT|>)")
+        if self.lora.r < 0:
+            raise ValueError(f"lora.r must be >= 0, not {self.lora.r}")
+        if self.lora.enabled:
+            if not self.init_from:
+                raise ValueError(
+                    "LoRA (lora.r > 0) needs init_from=DIR: an adapter is only usable on the "
+                    "base weights it was trained against, and a fresh model's are never saved"
+                )
+            if not 0.0 <= self.lora.dropout < 1.0:
+                raise ValueError(f"lora.dropout must lie in [0, 1), not {self.lora.dropout}")
+            if not self.lora.targets:
+                raise ValueError("lora.targets is empty")
+            self.lora.target_modules()
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
@@ -213,15 +275,49 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     return value
 
 
+# Fields that are dataclasses of their own: set as a YAML mapping or as `section.key=value`.
+_SECTIONS: dict[str, type] = {"lora": LoraSettings}
+
+
+def _flatten_sections(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``{"lora": {"r": 8}}`` -> ``[("lora.r", 8)]``; other keys unchanged, order kept."""
+    flat: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        if key in _SECTIONS:
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                value = dataclasses.asdict(value)
+            if not isinstance(value, dict):
+                raise ValueError(f"{key}: expected a mapping such as {{r: 8}}, got {value!r}")
+            flat.extend((f"{key}.{k}", v) for k, v in value.items())
+        else:
+            flat.append((key, value))
+    return flat
+
+
 def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
-    """Return ``base`` (or the defaults) with ``values`` applied, coerced and validated."""
+    """Return ``base`` (or the defaults) with ``values`` applied, coerced and validated.
+
+    Section fields (``lora``) take a mapping or dotted keys: ``{"lora": {"r": 8}}`` and
+    ``{"lora.r": 8}`` are the same."""
     hints = typing.get_type_hints(TrainConfig)
     cfg = dataclasses.replace(base) if base is not None else TrainConfig()
+    for section, cls in _SECTIONS.items():  # never share a section object with `base`
+        setattr(cfg, section, dataclasses.replace(getattr(cfg, section)) if base else cls())
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    for key, value in values.items():
-        if key not in known:
+    for key, value in _flatten_sections(values):
+        if "." in key:
+            section, sub = key.split(".", 1)
+            if section not in _SECTIONS:
+                raise ValueError(f"unknown config key {key!r}")
+            obj = getattr(cfg, section)
+            sub_hints = typing.get_type_hints(type(obj))
+            if sub not in sub_hints:
+                raise ValueError(f"unknown config key {key!r}")
+            setattr(obj, sub, _coerce(value, sub_hints[sub], key))
+        elif key not in known:
             raise ValueError(f"unknown config key {key!r}")
-        setattr(cfg, key, _coerce(value, hints[key], key))
+        else:
+            setattr(cfg, key, _coerce(value, hints[key], key))
     cfg.validate()
     return cfg
 

@@ -3,11 +3,14 @@ FLOPs, and name the peak FLOP/s of the device for MFU."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repoloom.train.config import MODEL_REGISTRY, TrainConfig
+from repoloom.train.config import MODEL_REGISTRY, LoraSettings, TrainConfig
 
 if TYPE_CHECKING:
     import torch
@@ -44,6 +47,15 @@ def current_rope(config: LlamaConfig) -> tuple[float, float | None]:
     theta = float(params.get("rope_theta", getattr(config, "rope_theta", 10000.0)))
     factor = params.get("factor") if params.get("rope_type", "default") == "linear" else None
     return theta, (float(factor) if factor is not None else None)
+
+
+def resolve_tokenizer_dir(init_from: str | Path) -> str | None:
+    """``init_from`` itself when it carries tokenizer files (a released checkpoint or an export),
+    else None."""
+    root = Path(init_from)
+    if (root / "tokenizer.json").exists() or (root / "tokenizer_config.json").exists():
+        return str(root)
+    return None
 
 
 def build_llama_config(
@@ -85,18 +97,222 @@ def build_llama_config(
     return config
 
 
-def build_model(cfg: TrainConfig, config: LlamaConfig) -> LlamaForCausalLM:
-    """Fresh (seeded) or ``init_from`` model in fp32 on CPU; the caller moves / shards it."""
+def build_meta_model(config: LlamaConfig, lora: LoraSettings | None = None) -> LlamaForCausalLM:
+    """The model's modules on the meta device: shapes only, no memory; LoRA layers injected when
+    ``lora`` is on. Shard it (FSDP2) and then :func:`materialize` it, so no process ever holds
+    more than its shard."""
     import torch
     from transformers import LlamaForCausalLM
 
-    if cfg.init_from:
-        model = LlamaForCausalLM.from_pretrained(cfg.init_from, config=config, dtype=torch.float32)
-    else:
-        torch.manual_seed(cfg.seed)
+    with torch.device("meta"):
         model = LlamaForCausalLM(config)
     model.config.use_cache = False
+    if lora is not None and lora.enabled:
+        from repoloom.train.lora import apply_lora
+
+        model = apply_lora(model, lora)
     return model
+
+
+def build_model(cfg: TrainConfig, config: LlamaConfig, device: str = "cpu") -> LlamaForCausalLM:
+    """One process's whole model in fp32: fresh (seeded) or ``init_from``, LoRA applied when
+    configured. The trainer does the same steps with FSDP2 sharding between them."""
+    import torch
+
+    model = build_meta_model(config, cfg.lora)
+    materialize(model, cfg, config, torch.device(device))
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# materialising a meta model: every process fills only its own shard
+
+
+def _checkpoint_name(param_name: str) -> str:
+    """The HF checkpoint key of a (possibly LoRA-wrapped) parameter: peft inserts
+    ``.base_layer`` before the wrapped projection's weight."""
+    return param_name.replace(".base_layer.", ".")
+
+
+def _local_rows(param: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """(this process's part of ``param``, index of its first row in the full tensor).
+
+    FSDP2 shards every parameter on dim 0 in ``torch.chunk`` pieces: rank r holds rows
+    [r * ceil(n / world), ...) of it. A plain tensor is its own whole part."""
+    if not hasattr(param, "to_local"):
+        return param.data, 0
+    from torch.distributed.tensor import Shard
+
+    placements = tuple(param.placements)
+    if len(placements) != 1 or not isinstance(placements[0], Shard) or placements[0].dim != 0:
+        raise ValueError(f"unsupported sharding {placements} (expected FSDP2's Shard(0))")
+    local = param.to_local()
+    n_rows, world = param.shape[0], param.device_mesh.size()
+    chunk = -(-n_rows // world)
+    start = min(param.device_mesh.get_local_rank() * chunk, n_rows)
+    if local.shape[0] != min(chunk, n_rows - start):
+        raise ValueError(f"local shard of {tuple(local.shape)} rows does not match chunking")
+    return local, start
+
+
+class SafetensorsWeights:
+    """Row ranges of the tensors of an HF checkpoint directory (``model.safetensors`` or the
+    sharded ``model.safetensors.index.json`` layout), read through safetensors' slices: a process
+    touches only the rows it keeps."""
+
+    def __init__(self, directory: str | Path) -> None:
+        from safetensors import safe_open
+
+        root = Path(directory)
+        index = root / "model.safetensors.index.json"
+        if index.exists():
+            weight_map = json.loads(index.read_text())["weight_map"]
+        elif (root / "model.safetensors").exists():
+            with safe_open(str(root / "model.safetensors"), framework="pt") as f:
+                weight_map = dict.fromkeys(f.keys(), "model.safetensors")
+        else:
+            raise FileNotFoundError(f"{root}: no model.safetensors or its index")
+        self.root = root
+        self.weight_map: dict[str, str] = weight_map
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.weight_map
+
+    def names(self) -> list[str]:
+        return list(self.weight_map)
+
+    def rows(self, name: str, start: int, stop: int) -> torch.Tensor:
+        from safetensors import safe_open
+
+        # opened per tensor: the file's pages this process touched leave its RSS with the
+        # mapping, so the peak is the shard plus one tensor's rows, not plus all rows read
+        with safe_open(str(self.root / self.weight_map[name]), framework="pt") as f:
+            return f.get_slice(name)[start:stop]
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        from safetensors import safe_open
+
+        with safe_open(str(self.root / self.weight_map[name]), framework="pt") as f:
+            return tuple(f.get_slice(name).get_shape())
+
+    def close(self) -> None:
+        return None
+
+
+class StateDictWeights:
+    """The same interface over a full state dict (checkpoints without safetensors files)."""
+
+    def __init__(self, state_dict: dict[str, torch.Tensor]) -> None:
+        self.state_dict = state_dict
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.state_dict
+
+    def names(self) -> list[str]:
+        return list(self.state_dict)
+
+    def rows(self, name: str, start: int, stop: int) -> torch.Tensor:
+        return self.state_dict[name][start:stop]
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.state_dict[name].shape)
+
+    def close(self) -> None:
+        self.state_dict.clear()
+
+
+def open_weights(init_from: str | Path) -> SafetensorsWeights | StateDictWeights:
+    root = Path(init_from)
+    if (root / "model.safetensors").exists() or (root / "model.safetensors.index.json").exists():
+        return SafetensorsWeights(root)
+    import torch
+    from transformers import LlamaForCausalLM
+
+    log.warning(
+        "%s has no safetensors files: every process loads the whole checkpoint once "
+        "(convert it with save_pretrained(..., safe_serialization=True) to load shards only)",
+        root,
+    )
+    full = LlamaForCausalLM.from_pretrained(root, dtype=torch.float32)
+    return StateDictWeights(full.state_dict())
+
+
+def _fresh_tensor(name: str, shape: tuple[int, ...], config: LlamaConfig, gen: Any) -> torch.Tensor:
+    """The full initial value of one parameter, from a generator seeded for it alone, so every
+    world size builds the same model: LLaMA's init (normal(0, initializer_range) for matrices,
+    ones for RMSNorm weights, the padding row of the embedding zero) and peft's LoRA init
+    (A kaiming-uniform, B zero: the adapted model starts equal to the base)."""
+    import torch
+
+    if ".lora_B." in name:
+        return torch.zeros(shape)
+    if ".lora_A." in name:
+        out = torch.empty(shape)
+        bound = 1.0 / math.sqrt(shape[1])  # kaiming_uniform_(a=sqrt(5)), as nn.Linear and peft
+        return out.uniform_(-bound, bound, generator=gen)
+    if len(shape) == 1:
+        return torch.ones(shape)
+    out = torch.empty(shape).normal_(0.0, config.initializer_range, generator=gen)
+    if name.endswith("embed_tokens.weight") and config.pad_token_id is not None:
+        if 0 <= config.pad_token_id < shape[0]:
+            out[config.pad_token_id] = 0.0
+    return out
+
+
+def materialize(model: Any, cfg: TrainConfig, config: LlamaConfig, device: torch.device) -> None:
+    """Allocate the meta model's (local shards of) parameters on ``device`` and fill them:
+    base weights from ``init_from`` (only this process's rows are read), new parameters (a fresh
+    model, LoRA matrices) from a per-parameter seeded init. Peak memory: the shards plus one
+    full parameter of a fresh init. Call after FSDP2 ``fully_shard``."""
+    import torch
+
+    model.to_empty(device=device)
+    weights = open_weights(cfg.init_from) if cfg.init_from else None
+    used: set[str] = set()
+    try:
+        with torch.no_grad():
+            for index, (name, param) in enumerate(model.named_parameters()):
+                local, start = _local_rows(param)
+                stop = start + local.shape[0]
+                key = _checkpoint_name(name)
+                if weights is not None and ".lora_" not in name:
+                    if key not in weights:
+                        raise ValueError(f"{cfg.init_from}: checkpoint has no tensor {key!r}")
+                    if weights.shape(key) != tuple(param.shape):
+                        raise ValueError(
+                            f"{cfg.init_from}: {key} has shape {weights.shape(key)}, "
+                            f"the model expects {tuple(param.shape)}"
+                        )
+                    local.copy_(weights.rows(key, start, stop))
+                    used.add(key)
+                else:
+                    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + index)
+                    full = _fresh_tensor(name, tuple(param.shape), config, gen)
+                    local.copy_(full[start:stop])
+        if weights is not None:
+            # old checkpoints carry RoPE buffers (`rotary_emb.inv_freq`): computed, not loaded;
+            # a tied LM head is the embedding
+            if getattr(config, "tie_word_embeddings", False):
+                used.add("lm_head.weight")
+            unused = [k for k in weights.names() if k not in used and "rotary_emb" not in k]
+            if unused:
+                log.warning(
+                    "%s: %d tensors not in the model, ignored (e.g. %s)",
+                    cfg.init_from,
+                    len(unused),
+                    ", ".join(unused[:3]),
+                )
+    finally:
+        if weights is not None:
+            weights.close()
+    # non-persistent buffers (RoPE inverse frequencies) are computed, not loaded: recompute them
+    for module in model.modules():
+        if hasattr(module, "inv_freq") and hasattr(module, "config"):
+            fresh = type(module)(module.config)
+            for buf_name, buf in fresh.named_buffers(recurse=False):
+                setattr(module, buf_name, buf.to(device))
+    if getattr(config, "tie_word_embeddings", False):
+        model.tie_weights()
 
 
 def count_parameters(config: LlamaConfig) -> dict[str, int]:
@@ -155,8 +371,9 @@ def device_peak_flops(device: torch.device, override: float | None = None) -> tu
         log.warning("unknown GPU %r: MFU uses 989 TFLOP/s (H100 SXM); set peak_flops=", name)
         return 989e12, f"{name} (unknown; assumed 989 TFLOP/s)"
     n = 512
-    a = torch.randn(n, n)
-    b = torch.randn(n, n)
+    gen = torch.Generator().manual_seed(0)  # not the global RNG: a resumed run restores that
+    a = torch.randn(n, n, generator=gen)
+    b = torch.randn(n, n, generator=gen)
     torch.mm(a, b)
     rate = 0.0
     for _trial in range(3):  # best of three: other processes only ever make it slower

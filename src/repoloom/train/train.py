@@ -4,9 +4,10 @@ stage and SFT, on one CPU, one GPU or ``torchrun --nproc-per-node N`` processes 
 Order of events:
 
 1. processes: ``torch.distributed`` (gloo on CPU, NCCL on GPU) when launched by torchrun;
-2. model: registry shape or ``init_from`` (HF directory), fp32 master weights, optional activation
-   checkpointing and per-layer ``torch.compile``, then FSDP2 ``fully_shard`` per decoder layer and
-   on the root when there are several processes;
+2. model: registry shape or ``init_from`` (HF directory) built on the meta device, optional LoRA
+   (peft), activation checkpointing and per-layer ``torch.compile``, FSDP2 ``fully_shard`` per
+   decoder layer and on the root when there are several processes, and only then materialised:
+   each process allocates and reads its own shard of the fp32 master weights;
 3. AdamW (0.9, 0.95), weight decay 0.1 on matrices only, LR a pure function of the step;
 4. resume from the latest DCP checkpoint of ``out`` (model, optimizer, data position, RNG);
 5. each step: ``grad_accum_steps`` micro-batches; the loss is the sum of token losses divided by the
@@ -128,6 +129,52 @@ def memory_gb(device: Any) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 1024**3
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+
+
+def lora_export(cfg: TrainConfig, run_dir: Path) -> Any:
+    """The export's state-dict step under LoRA: adapter to RUN_DIR/adapter, merged weights to
+    RUN_DIR/hf. None without LoRA."""
+    if not cfg.lora.enabled:
+        return None
+    import functools
+
+    import torch
+
+    from repoloom.train.lora import export_lora
+
+    return functools.partial(
+        export_lora,
+        settings=cfg.lora,
+        adapter_dir=run_dir / "adapter",
+        base_model=cfg.init_from,
+        dtype=getattr(torch, cfg.export_dtype),
+    )
+
+
+def check_resumable(path: Path, cfg: TrainConfig) -> None:
+    """A LoRA checkpoint holds the adapter only: it resumes only with the same adapter shape on
+    the same base. Say so before DCP fails on missing keys."""
+    state_file = path / "trainer_state.json"
+    if not state_file.exists():
+        return  # load_checkpoint reports the incomplete checkpoint
+    saved = json.loads(state_file.read_text()).get("config", {})
+    saved_lora = saved.get("lora") or {"r": 0}
+    now = config_to_dict(cfg)["lora"]
+    if saved_lora.get("r", 0) != now["r"] or (
+        now["r"] > 0 and saved_lora.get("targets") != now["targets"]
+    ):
+        raise ValueError(
+            f"{path} was trained with lora r={saved_lora.get('r', 0)} "
+            f"targets={saved_lora.get('targets')}, this run has r={now['r']} "
+            f"targets={now['targets']}: resume=none or another out="
+        )
+    if now["r"] > 0 and saved.get("init_from") != cfg.init_from:
+        log.warning(
+            "%s: the adapter was trained on %s, resuming on %s",
+            path,
+            saved.get("init_from"),
+            cfg.init_from,
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -256,20 +303,22 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
     from repoloom.train import checkpoint as ckpt
     from repoloom.train.model import (
         build_llama_config,
-        build_model,
+        build_meta_model,
         count_parameters,
         device_peak_flops,
         flops_per_token,
+        materialize,
+        resolve_tokenizer_dir,
     )
 
     cfg.validate()
     rank, world, device = setup_distributed(cfg)
     is_main = rank == 0
+    # the runtime RNG (dropout, e.g. LoRA's): seeded per rank; resume restores it from the
+    # checkpoint. Weights have their own per-parameter generators (model.materialize).
+    torch.manual_seed(cfg.seed + rank)
     run_dir = Path(cfg.out)
     ckpt_dir = run_dir / "checkpoints"
-    if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2))
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
 
     # --- tokenizer and data
@@ -283,10 +332,18 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
         # `repoloom tokenize` keeps its tokenizer next to the shards: export it with the model.
         cfg.tokenizer = str(Path(cfg.data) / "tokenizer")
         log.info("tokenizer: %s (from the token directory)", cfg.tokenizer)
+    if not cfg.tokenizer and cfg.init_from:
+        # a released checkpoint carries its tokenizer: keep it with the model
+        cfg.tokenizer = resolve_tokenizer_dir(cfg.init_from)
     if cfg.tokenizer:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer)
+    if cfg.stage == "sft" and tokenizer is None:
+        raise ValueError("stage 'sft' needs tokenizer=DIR (or an init_from with tokenizer files)")
+    if is_main:  # after the tokenizer is settled: the file says what the run really used
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2))
     collate = stack_windows
     if dataset_factory is None:
         if not cfg.data:
@@ -310,7 +367,7 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
 
     # --- model
     config = build_llama_config(cfg, tokenizer)
-    model = build_model(cfg, config).to(device)
+    model = build_meta_model(config, cfg.lora)
     n_params = count_parameters(config)
     if cfg.activation_checkpointing:
         ac_kwargs = {"use_reentrant": False}
@@ -323,6 +380,7 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
             layer.compile()
     if world > 1:
         shard_model(model, device, cfg, bf16)
+    materialize(model, cfg, config, device)
     model.train()
     optimizer = build_optimizer(model, cfg, device)
     autocast = (
@@ -339,6 +397,7 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
     elif cfg.resume not in ("none", ""):
         resume_path = Path(cfg.resume)
     if resume_path is not None:
+        check_resumable(resume_path, cfg)
         saved = ckpt.load_checkpoint(resume_path, model, optimizer)
         state.update({k: saved[k] for k in ("step", "tokens", "epoch")})
         # the data position is stored as global windows; convert to this world size
@@ -358,12 +417,14 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
     peak, peak_desc = device_peak_flops(device, cfg.peak_flops)
     fpt = flops_per_token(config, cfg.seq_len, n_params["total"] - n_params["embedding"])
     if is_main:
+        n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log.info(
-            "model %s: %.1fM parameters (%.1fM without embeddings); %d process(es) on %s; "
+            "model %s: %.1fM parameters (%.1fM without embeddings)%s; %d process(es) on %s; "
             "global batch %d x %d tokens; peak %s",
             cfg.init_from or cfg.model,
             n_params["total"] / 1e6,
             n_params["non_embedding"] / 1e6,
+            f", LoRA r={cfg.lora.r}: {n_trainable:,} trainable" if cfg.lora.enabled else "",
             world,
             device,
             cfg.micro_batch_size * cfg.grad_accum_steps * world,
@@ -471,7 +532,15 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
         if cfg.stage == "sft" and tokenizer is not None:
             eot = tokenizer.convert_tokens_to_ids("<|EOT|>")
             eos = eot if isinstance(eot, int) and eot != tokenizer.unk_token_id else None
-        hf_dir = ckpt.export_hf(run_dir / "hf", model, config, cfg.export_dtype, tokenizer, eos)
+        hf_dir = ckpt.export_hf(
+            run_dir / "hf",
+            model,
+            config,
+            cfg.export_dtype,
+            tokenizer,
+            eos,
+            transform_state_dict=lora_export(cfg, run_dir),
+        )
     summary = {
         "steps": state["step"],
         "tokens": state["tokens"],
