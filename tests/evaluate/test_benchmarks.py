@@ -228,3 +228,46 @@ def test_eval_list_and_extension_hook(capsys):
             cli.add_eval_command("run", "clash", configure)
     finally:
         cli._EXTRA.pop("demo-ext", None)
+
+
+ALWAYS_EQUAL = (
+    "    class _Eq:\n"
+    "        def __eq__(self, other):\n"
+    "            return True\n"
+    "        __ne__ = lambda self, other: False\n"
+    "    return _Eq()\n"
+)
+
+
+def test_python_benchmarks_decide_verdicts_out_of_the_programs_reach(data_dir, tmp_path):
+    """HumanEval, MBPP and infilling tests run in the sandbox's checker process: an always-equal
+    object (which passes every `assert candidate(x) == y` in one process) fails, while the
+    canonical solution still passes."""
+    he = get("humaneval")
+    task = he.load(data_dir)[0]
+    assert he.job(task, "x", 5.0).check.endswith(f"check({task.data['entry_point']})")
+    rows = [
+        {"task_id": task.task_id, "completion": task.data["canonical_solution"]},
+        {"task_id": task.task_id, "completion": ALWAYS_EQUAL},
+    ]
+    _, results = _score(he, rows, tmp_path, data_dir)
+    assert [r["passed"] for r in results] == [True, False], results
+    mbpp = get("mbpp")
+    t = mbpp.load(data_dir)[0]
+    fn = t.data["test_list"][0].split("assert ")[1].split("(")[0]
+    forged = f"def {fn}(*args):\n" + ALWAYS_EQUAL
+    _, results = _score(
+        mbpp,
+        [
+            {"task_id": t.task_id, "completion": t.data["code"]},
+            {"task_id": t.task_id, "completion": forged},
+        ],
+        tmp_path,
+        data_dir,
+    )
+    assert [r["passed"] for r in results] == [True, False], results
+    assert (
+        get("humaneval-infill-span")
+        .job(get("humaneval-infill-span").load(data_dir)[0], "", 5.0)
+        .check
+    )

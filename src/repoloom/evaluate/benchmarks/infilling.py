@@ -31,6 +31,7 @@ from typing import ClassVar
 
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.benchmarks.base import Benchmark, Task, Verdict
+from repoloom.evaluate.benchmarks.humaneval import check_code
 from repoloom.evaluate.data import find_local, read_jsonl
 from repoloom.evaluate.sandbox import Job, JobResult
 
@@ -77,12 +78,14 @@ class HumanEvalInfilling(Benchmark):
         return generation  # the whole middle: the model's end-of-middle already ended it
 
     def job(self, task: Task, completion: str, timeout: float) -> Job:
+        # The harness's program, the test side run by the sandbox's checker process.
         d = task.data
-        program = (
-            d["prompt"] + completion + d["suffix"] + "\n" + d["test"] + "\n"
-            f"check({d['entry_point']})"
+        return Job(
+            kind="python",
+            code=d["prompt"] + completion + d["suffix"],
+            check=check_code(d["test"], d["entry_point"]),
+            timeout=timeout,
         )
-        return Job(kind="python", code=program, timeout=timeout)
 
     def exact_match(self, task: Task, completion: str) -> bool:
         gold = task.data["canonical_solution"]
