@@ -50,32 +50,54 @@ def test_mbpp_reference_code_scores(data_dir, tmp_path):
     assert {t for t, why in failed.items() if why != "timed out"} <= MBPP_KNOWN_BROKEN, failed
 
 
-def test_infilling_canonical_lines_pass_and_match(data_dir, tmp_path):
-    bench = get("humaneval-infill-line")
+INFILL_SETS = {  # name: (tasks in the official file, tasks scored here: every step-th)
+    "humaneval-infill-line": (1033, 41),
+    "humaneval-infill-multi": (5815, 223),
+    "humaneval-infill-span": (1640, 63),
+    "humaneval-infill-span-light": (164, 7),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INFILL_SETS))
+def test_infilling_canonical_middles_pass_and_wrong_ones_fail(name, data_dir, tmp_path):
+    """A subset of each set (~25 tasks; benchmarks/eval_agreement.py runs them all)."""
+    bench = get(name)
     tasks = bench.load(data_dir)
-    assert len(tasks) == 1033
-    sub = tasks[::7]
-    rows = [
-        {
-            "task_id": t.task_id,
-            "completion": bench.postprocess(t, t.data["canonical_solution"] + "x = 1\n"),
-        }
-        for t in sub
-    ]
+    size, step = INFILL_SETS[name]
+    assert len(tasks) == size
+    sub = tasks[::step]
+    good = [{"task_id": t.task_id, "completion": t.data["canonical_solution"]} for t in sub]
     bad = []
     for t in sub:
-        indent = t.data["canonical_solution"][
-            : len(t.data["canonical_solution"]) - len(t.data["canonical_solution"].lstrip())
-        ]
-        bad.append(
-            {"task_id": t.task_id, "completion": indent + "raise RuntimeError('wrong line')\n"}
-        )
-    summary, results = _score(bench, rows + bad, tmp_path, data_dir)
+        gold = t.data["canonical_solution"]
+        if bench.line_based:  # a whole-line middle that raises, at the gold indentation
+            wrong = gold[: len(gold) - len(gold.lstrip())] + "raise RuntimeError('wrong')\n"
+        else:  # a span: leave the hole empty
+            wrong = ""
+        bad.append({"task_id": t.task_id, "completion": wrong})
+    summary, results = _score(bench, good + bad, tmp_path, data_dir)
     good_r, bad_r = results[: len(sub)], results[len(sub) :]
-    assert all(r["passed"] and r["exact_match"] for r in good_r)
+    assert all(r["passed"] and r["exact_match"] for r in good_r), [
+        (r["task_id"], r["result"]) for r in good_r if not r["passed"]
+    ]
     assert not any(r["exact_match"] for r in bad_r)
     assert sum(r["passed"] for r in bad_r) <= len(sub) // 10
-    assert 0.4 < summary["mean_exact_match"] <= 0.5 + 1e-9
+    assert summary["mean_exact_match"] == pytest.approx(0.5)
+    assert summary["n_tasks_in_benchmark"] == size
+
+
+def test_infilling_stop_rules(data_dir):
+    line = get("humaneval-infill-line")
+    t = line.load(data_dir)[0]
+    assert line.request(t).stop == ["\n"]
+    assert line.postprocess(t, "    x = 1\n    y = 2\n") == "    x = 1\n"
+    for name in ("humaneval-infill-multi", "humaneval-infill-span"):
+        bench = get(name)
+        t = bench.load(data_dir)[0]
+        # The whole middle: no newline or stop word cuts it, the model's EOS ends it.
+        assert bench.request(t).stop == [] and bench.max_new_tokens == 512
+        middle = "    a = 1\n\ndef helper():\n    return 2\n"
+        assert bench.postprocess(t, middle) == middle
 
 
 def test_infilling_prompt_is_fim(data_dir):
@@ -206,3 +228,46 @@ def test_eval_list_and_extension_hook(capsys):
             cli.add_eval_command("run", "clash", configure)
     finally:
         cli._EXTRA.pop("demo-ext", None)
+
+
+ALWAYS_EQUAL = (
+    "    class _Eq:\n"
+    "        def __eq__(self, other):\n"
+    "            return True\n"
+    "        __ne__ = lambda self, other: False\n"
+    "    return _Eq()\n"
+)
+
+
+def test_python_benchmarks_decide_verdicts_out_of_the_programs_reach(data_dir, tmp_path):
+    """HumanEval, MBPP and infilling tests run in the sandbox's checker process: an always-equal
+    object (which passes every `assert candidate(x) == y` in one process) fails, while the
+    canonical solution still passes."""
+    he = get("humaneval")
+    task = he.load(data_dir)[0]
+    assert he.job(task, "x", 5.0).check.endswith(f"check({task.data['entry_point']})")
+    rows = [
+        {"task_id": task.task_id, "completion": task.data["canonical_solution"]},
+        {"task_id": task.task_id, "completion": ALWAYS_EQUAL},
+    ]
+    _, results = _score(he, rows, tmp_path, data_dir)
+    assert [r["passed"] for r in results] == [True, False], results
+    mbpp = get("mbpp")
+    t = mbpp.load(data_dir)[0]
+    fn = t.data["test_list"][0].split("assert ")[1].split("(")[0]
+    forged = f"def {fn}(*args):\n" + ALWAYS_EQUAL
+    _, results = _score(
+        mbpp,
+        [
+            {"task_id": t.task_id, "completion": t.data["code"]},
+            {"task_id": t.task_id, "completion": forged},
+        ],
+        tmp_path,
+        data_dir,
+    )
+    assert [r["passed"] for r in results] == [True, False], results
+    assert (
+        get("humaneval-infill-span")
+        .job(get("humaneval-infill-span").load(data_dir)[0], "", 5.0)
+        .check
+    )

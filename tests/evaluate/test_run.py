@@ -99,7 +99,15 @@ def test_bad_model_path_is_a_user_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "bench", ["mbpp", "humaneval-infill-line", "pal-gsm8k", "humaneval-js", "humaneval-sh"]
+    "bench",
+    [
+        "mbpp",
+        "humaneval-infill-line",
+        "humaneval-infill-multi",
+        "pal-gsm8k",
+        "humaneval-js",
+        "humaneval-sh",
+    ],
 )
 def test_other_benchmarks_run_over_http(bench, stub_server, data_dir, tmp_path):
     url, handler = stub_server
@@ -111,6 +119,9 @@ def test_other_benchmarks_run_over_http(bench, stub_server, data_dir, tmp_path):
     sent = [c for c in handler.calls if c["path"] == "/v1/completions"]
     if bench == "humaneval-infill-line":
         assert sent[-1]["prompt"].startswith("<｜fim▁begin｜>") and sent[-1]["stop"] == ["\n"]
+    if bench == "humaneval-infill-multi":  # the whole middle: no stop sent, nothing cut
+        assert sent[-1]["prompt"].startswith("<｜fim▁begin｜>") and "stop" not in sent[-1]
+        assert all(r["completion"].endswith("\ndef unrelated():\n") for r in rows)
     if bench == "mbpp":
         assert sent[-1]["stop"] == ["[DONE]"] and sent[-1]["prompt"].endswith("[BEGIN]\n")
 

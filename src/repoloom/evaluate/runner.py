@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from repoloom.evaluate.backends import Backend, guess_backend
+from repoloom.evaluate.backends.base import GenerationFailed
 from repoloom.evaluate.benchmarks import Benchmark
 from repoloom.evaluate.data import append_jsonl
 
@@ -143,6 +144,22 @@ def generate(
                     reqs.append(r)
                 gens = backend.generate(reqs)
                 for (task, k), texts in zip(part, gens, strict=True):
+                    if isinstance(texts, GenerationFailed):
+                        # The endpoint refused this task's request: k error samples (scored
+                        # as failures and counted in the summary), then on to the next task.
+                        for j in range(k):
+                            append_jsonl(
+                                samples,
+                                {
+                                    "task_id": task.task_id,
+                                    "completion": "",
+                                    "generation": "",
+                                    "sample_idx": done[task.task_id] + j,
+                                    "error": texts.error,
+                                },
+                            )
+                        bar.advance(ptask, k)
+                        continue
                     for j, text in enumerate(texts[:k]):
                         if args.instruct:
                             completion = bench.completion_from_chat(task, text)

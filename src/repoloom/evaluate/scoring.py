@@ -43,6 +43,8 @@ def score_samples(
     records = list(read_jsonl(samples))
     skipped: Counter[str] = Counter()
     todo: list[tuple[int, Any, str]] = []
+    per_task: dict[str, list[bool]] = defaultdict(list)
+    n_errors = 0
     for i, rec in enumerate(records):
         tid = rec.get("task_id")
         tid = bench.normalize_task_id(str(tid)) if tid is not None else None
@@ -50,6 +52,13 @@ def score_samples(
         if tid not in tasks:
             skipped["unknown task_id"] += 1
             rec["passed"], rec["result"] = False, "skipped: unknown task_id"
+            continue
+        if rec.get("error"):
+            # Generation failed for this sample (e.g. the endpoint refused the prompt): a
+            # failed attempt at the task, not run.
+            n_errors += 1
+            rec["passed"], rec["result"] = False, f"error: {rec['error']}"
+            per_task[tid].append(False)
             continue
         if not isinstance(comp, str):
             skipped["no completion"] += 1
@@ -78,7 +87,6 @@ def score_samples(
     elapsed = time.perf_counter() - started
     results = {exec_idx[k]: r for k, r in results.items()}
 
-    per_task: dict[str, list[bool]] = defaultdict(list)
     extras: dict[str, list[float]] = defaultdict(list)
     for k, (i, task, comp, _job) in enumerate(jobs):
         verdict = bench.grade(task, comp, results.get(k))
@@ -103,6 +111,7 @@ def score_samples(
         "n_tasks": len(per_task),
         "n_tasks_in_benchmark": len(tasks),
         "skipped": dict(skipped),
+        "errors": n_errors,
         "pass_at_k": mean_pass_at_k(totals, corrects, ks),
         "passed": int(sum(corrects)),
         "timeout_s": timeout,
@@ -152,6 +161,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         ("passed / scored", f"{summary['passed']} / {summary['n_scored']}"),
         ("tasks", f"{summary['n_tasks']} of {summary['n_tasks_in_benchmark']}"),
         ("skipped", ", ".join(f"{k}: {v}" for k, v in summary["skipped"].items()) or "0"),
+        ("generation errors", str(summary.get("errors", 0))),
         ("toolchain", summary.get("toolchain") or "-"),
         ("isolation", summary["isolation"]),
         ("samples/s", str(summary.get("samples_per_second"))),

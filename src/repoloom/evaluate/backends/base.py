@@ -19,13 +19,22 @@ class GenRequest:
     stop: list[str] = field(default_factory=list)
 
 
+@dataclass
+class GenerationFailed:
+    """In place of a request's texts: the endpoint refused this one request (e.g. HTTP 400, a
+    prompt longer than the model's context). The run records an error sample and goes on."""
+
+    error: str
+
+
 class Backend:
     """``generate(requests)`` returns, per request, ``n`` generated texts (new text only, cut
-    at the first stop sequence)."""
+    at the first stop sequence), or a :class:`GenerationFailed` for a request the endpoint
+    refused."""
 
     name = "backend"
 
-    def generate(self, requests: list[GenRequest]) -> list[list[str]]:
+    def generate(self, requests: list[GenRequest]) -> list[list[str] | GenerationFailed]:
         raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional hook

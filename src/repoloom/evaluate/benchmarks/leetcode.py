@@ -1,10 +1,15 @@
-"""LeetCode contest problems in the released JSONL format (``task_id``, ``prompt``,
-``prompt_sft``, ``test``, optionally ``entry_point``), for instruct models, with and without the
-chain-of-thought sentence (``leetcode-cot``).
+"""LeetCode contest problems as DeepSeek released them (``Evaluation/LeetCode/data/
+20240121-Jul.jsonl``, 180 problems; fields ``task_id``, ``prompt``, ``prompt_sft``, ``test``,
+``meta``, ...), for instruct models, with and without the chain-of-thought sentence.
 
-The data is not public on a hub: put the released ``*.jsonl`` under ``DATA_DIR/leetcode/``.
-A program is the answer's code, then ``test``, then ``check(entry_point)`` when the problem
-names one or ``test`` defines ``check`` (the entry point is then ``Solution().<method>``).
+Scored as DeepSeek's harness scores them: the program is the harness's Python import header
+(``math``, ``re``, ..., ``numpy``, ``from typing import *``, ``from collections import *``,
+``from functools import *``), then the answer's code, then ``test`` (``my_solution =
+Solution()`` and asserts). Most starter code uses ``List[...]`` without importing it, so the
+header is what makes a correct bare ``class Solution`` pass.
+
+The English file and the Chinese one (``*-zh.jsonl``) hold the same task ids; each is its own
+benchmark (``leetcode``/``leetcode-cot`` and ``leetcode-zh``/``leetcode-zh-cot``), never mixed.
 """
 
 from __future__ import annotations
@@ -16,45 +21,155 @@ from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.benchmarks.base import PYTHON_STOP_WORDS, Benchmark, Task
 from repoloom.evaluate.data import DataNotFound, read_jsonl
 from repoloom.evaluate.prompts import extract_code
-from repoloom.evaluate.sandbox import Job
-from repoloom.prompts import COT_SENTENCE
+from repoloom.evaluate.sandbox import Job, JobResult
+
+# DeepSeek's harness (Evaluation/LeetCode/human_eval/evaluation.py, IMPORT_HELPER["python"])
+# puts these lines before every program.
+IMPORT_HEADER = (
+    "\n".join(
+        [
+            "import math",
+            "import re",
+            "import sys",
+            "import copy",
+            "import datetime",
+            "import itertools",
+            "import collections",
+            "import heapq",
+            "import functools",
+            "import hashlib",
+            "import numpy",
+            "import numpy as np",
+            "import string",
+            "from typing import *",
+            "from collections import *",
+            "from functools import *",
+        ]
+    )
+    + "\n"
+)
+# The sentence vllm_inference.py --cot appends to prompt_sft (after a newline), verbatim: the
+# released harness words it without the report's "to".
+COT_SENTENCE = "You need first write a step-by-step outline and then write the code."
+
+# A released file is named after its version (``20240121-Jul.jsonl``, ``20240121-Jul-zh.jsonl``);
+# outside a ``leetcode/`` folder only such names are taken, so a data directory holding other
+# benchmarks' JSONL files is never read as LeetCode.
+_RELEASED_NAME = re.compile(r"^\d{8}-[\w.-]+\.jsonl$")
+_FENCED_PYTHON = re.compile(r"```python\n(.*?)\n```", flags=re.S)
+
+
+def is_chinese_file(path: Path) -> bool:
+    return path.name.endswith("-zh.jsonl")
+
+
+def leetcode_files(data_dir: Path | None, chinese: bool) -> list[Path]:
+    """The released file(s) of one language: ``data_dir`` is the ``.jsonl`` file itself, its
+    ``data/`` folder, DeepSeek's repository / ``Evaluation/`` / ``LeetCode/`` tree, or a
+    directory with a ``leetcode/`` folder. The first of these folders holding files of the
+    language is used."""
+    which = "Chinese (-zh.jsonl)" if chinese else "English"
+    if data_dir is not None and data_dir.is_file():
+        if is_chinese_file(data_dir) != chinese:
+            other = "leetcode" if chinese else "leetcode-zh"
+            raise ValueError(
+                f"{data_dir} is the {'English' if chinese else 'Chinese'} LeetCode file; "
+                f"this benchmark reads the {which} one (use {other} for this file)"
+            )
+        return [data_dir]
+    if data_dir is not None:
+        candidates = [
+            (data_dir / "leetcode", True),
+            (data_dir, False),
+            (data_dir / "data", False),
+            (data_dir / "LeetCode" / "data", False),
+            (data_dir / "Evaluation" / "LeetCode" / "data", False),
+        ]
+        for folder, any_name in candidates:
+            if not folder.is_dir():
+                continue
+            files = [
+                f
+                for f in sorted(folder.glob("*.jsonl"))
+                if is_chinese_file(f) == chinese and (any_name or _RELEASED_NAME.match(f.name))
+            ]
+            if files:
+                return files
+    raise DataNotFound(
+        f"LeetCode contest ({which}): no released file found. Pass --data-dir (or "
+        "REPOLOOM_DATA) naming the released 20240121-Jul.jsonl, its data/ folder, DeepSeek-"
+        "Coder's Evaluation/ tree, or a directory with a leetcode/ folder; it has no hub copy"
+    )
+
+
+def extract_answer_code(answer: str, prompt_sft: str = "") -> str:
+    """The program in an instruct model's answer, cut out as DeepSeek's evaluate_leetcode.py
+    does: ``[PYTHON]`` tags count as a python fence; the first ```` ```python ```` block is
+    the program (an unterminated one leaves the whole answer); an answer that continues the
+    starter code's method body (starts with a newline and 8 spaces) is appended to the starter
+    code. Unlike the harness, a block fenced without the ``python`` tag is taken too, and an
+    answer without any fence is taken as it is (the harness cuts it at the first top-level
+    ``def``/``class``/``if``/``#``/``print``, which would drop a class after its imports)."""
+    if answer.startswith("\n        "):
+        m = _FENCED_PYTHON.search(prompt_sft)
+        starter = (m.group(1) if m else prompt_sft).strip()
+        return starter + "\n" + answer
+    text = answer.replace("[PYTHON]", "```python").replace("[/PYTHON]", "```")
+    if "```python" in text:
+        m = _FENCED_PYTHON.search(text)
+        return m.group(1) if m else answer
+    if "```" in text:
+        return extract_code(text, "python")
+    return answer
 
 
 class LeetCode(Benchmark):
-    max_new_tokens = 1024
+    max_new_tokens = 1024  # as vllm_inference.py
 
-    def __init__(self, cot: bool) -> None:
+    def __init__(self, cot: bool, chinese: bool = False) -> None:
         self.cot = cot
-        self.name = "leetcode-cot" if cot else "leetcode"
-        self.description = "LeetCode contest (instruct)" + (" with chain of thought" if cot else "")
+        self.chinese = chinese
+        self.name = "leetcode" + ("-zh" if chinese else "") + ("-cot" if cot else "")
+        self.description = (
+            "LeetCode contest 2023-07..2024-01 (instruct"
+            + (", Chinese prompts" if chinese else "")
+            + (", chain of thought" if cot else "")
+            + ")"
+        )
 
     def load(self, data_dir: Path | None) -> list[Task]:
-        files = sorted((data_dir / "leetcode").glob("*.jsonl")) if data_dir else []
-        if not files:
-            raise DataNotFound(
-                "LeetCode contest: put the released JSONL under DATA_DIR/leetcode/ "
-                "(--data-dir / REPOLOOM_DATA); it has no public hub copy"
-            )
-        tasks = []
-        for f in files:
+        tasks: list[Task] = []
+        origin: dict[str, Path] = {}
+        for f in leetcode_files(data_dir, self.chinese):
             for rec in read_jsonl(f):
                 missing = [k for k in ("task_id", "test") if k not in rec]
                 if missing or not (rec.get("prompt_sft") or rec.get("prompt")):
                     raise ValueError(f"{f}: record without {missing or 'prompt/prompt_sft'}")
-                tasks.append(
-                    Task(str(rec["task_id"]), rec.get("prompt", ""), rec, list(PYTHON_STOP_WORDS))
-                )
+                tid = str(rec["task_id"])
+                if tid in origin:
+                    where = f"{origin[tid]} and {f}" if origin[tid] != f else f"{f} (twice)"
+                    raise ValueError(f"{self.name}: task id {tid!r} appears in {where}")
+                origin[tid] = f
+                tasks.append(Task(tid, rec.get("prompt", ""), rec, list(PYTHON_STOP_WORDS)))
         return tasks
 
     def instruction(self, task: Task) -> str:
-        text = (task.data.get("prompt_sft") or task.data["prompt"]).rstrip()
+        text = task.data.get("prompt_sft") or task.data["prompt"]
         return f"{text}\n{COT_SENTENCE}" if self.cot else text
 
     def completion_from_chat(self, task: Task, answer: str) -> str:
-        return extract_code(answer, "python")
+        return extract_answer_code(answer, task.data.get("prompt_sft", ""))
+
+    def postprocess(self, task: Task, generation: str) -> str:
+        # A base model continues the starter code (without --instruct): the program is the
+        # prompt (docstring + starter) and the continuation, cut at the first stop word.
+        return task.prompt + super().postprocess(task, generation)
 
     @staticmethod
     def entry_point(rec: dict) -> str | None:
+        """For human-eval style tests (``def check(candidate)``): ``entry_point``, else
+        ``Solution().<last method of the starter code>``. The released tests call
+        ``my_solution`` directly and need none."""
         if rec.get("entry_point"):
             return rec["entry_point"]
         if re.search(r"^def check\(", rec["test"], flags=re.M):
@@ -67,13 +182,23 @@ class LeetCode(Benchmark):
 
     def job(self, task: Task, completion: str, timeout: float) -> Job:
         rec = task.data
-        code = completion if "class Solution" in completion else rec.get("prompt", "") + completion
-        program = code + "\n\n" + rec["test"] + "\n"
+        program = IMPORT_HEADER + completion + "\n" + rec["test"] + "\n"
         ep = self.entry_point(rec)
         if ep and not re.search(r"^check\(", rec["test"], flags=re.M):
             program += f"check({ep})\n"
         return Job(kind="python", code=program, timeout=timeout)
 
+    def grade(self, task: Task, completion: str, result: JobResult | None):
+        verdict = super().grade(task, completion, result)
+        difficulty = (task.data.get("meta") or {}).get("difficulty")
+        if difficulty:  # the harness reports pass rates per difficulty too
+            verdict.extra["difficulty"] = difficulty
+        return verdict
 
-register("leetcode", lambda: LeetCode(cot=False))
-register("leetcode-cot", lambda: LeetCode(cot=True))
+
+for _cot in (False, True):
+    for _zh in (False, True):
+        register(
+            "leetcode" + ("-zh" if _zh else "") + ("-cot" if _cot else ""),
+            lambda cot=_cot, zh=_zh: LeetCode(cot=cot, chinese=zh),
+        )

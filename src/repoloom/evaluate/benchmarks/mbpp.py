@@ -83,7 +83,11 @@ class MBPP(Benchmark):
         return extract_code(answer, "python")
 
     def job(self, task: Task, completion: str, timeout: float) -> Job:
+        # The tests run in the sandbox's checker process, out of the model code's reach.
         rec = task.data
-        program = (rec.get("test_setup_code") or "") + "\n" + completion + "\n"
-        program += "\n".join(rec["test_list"]) + "\n"
-        return Job(kind="python", code=program, timeout=timeout)
+        return Job(
+            kind="python",
+            code=(rec.get("test_setup_code") or "") + "\n" + completion + "\n",
+            check="\n".join(rec["test_list"]) + "\n",
+            timeout=timeout,
+        )
