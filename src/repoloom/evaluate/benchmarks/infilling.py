@@ -39,8 +39,8 @@ INFILL_HUB = "loubnabnl/humaneval_infilling"
 
 
 def infill_files(stem: str) -> tuple[str, ...]:
-    """Where a set's official file may lie under ``--data-dir``: ``infilling/`` (the layout of
-    ../shared/benchmarks), ``data/`` (a human-eval-infilling checkout) or the top level."""
+    """Where a set's official file may lie under ``--data-dir``: ``infilling/`` (a local benchmark
+    directory's layout), ``data/`` (a human-eval-infilling checkout) or the top level."""
     return tuple(
         f"{folder}{stem}.jsonl{gz}" for folder in ("infilling/", "data/", "") for gz in (".gz", "")
     )
