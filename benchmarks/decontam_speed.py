@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,22 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
 from decontam_common import corpus_files  # noqa: E402
+from module_at_commit import module_at_commit  # noqa: E402
 
 
 def old_module(rev: str):
-    source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:src/repoloom/corpus/decontam.py"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "decontam_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("decontam_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["decontam_before"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return module_at_commit(rev, "src/repoloom/corpus/decontam.py", "decontam_before")
 
 
 def timed(function, *args):

@@ -31,7 +31,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import tarfile
 import time
 import warnings
@@ -159,22 +158,9 @@ def typescript_5(work: Path, corpus_dirs: list[Path]) -> str | None:
 
 def load_commit_screening(commit: str):
     """`repoloom.corpus.screening` as it was at `commit` (git show), as a separate module."""
-    import importlib.util
+    from module_at_commit import module_at_commit
 
-    source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{commit}:src/repoloom/corpus/screening.py"],
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout
-    path = ROOT / "data" / f"screening_{commit[:12]}.py"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"screening_{commit[:12]}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return module_at_commit(commit, "src/repoloom/corpus/screening.py", f"screening_{commit[:12]}")
 
 
 def pct(part: int, whole: int) -> str:
