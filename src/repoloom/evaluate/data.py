@@ -3,12 +3,14 @@ and JSONL helpers."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from repoloom.io import append_jsonl, read_jsonl, write_jsonl
+
+__all__ = ["append_jsonl", "read_jsonl", "write_jsonl"]
 
 DATA_ENV = "REPOLOOM_DATA"
 
@@ -40,25 +42,6 @@ def find_local(root: Path | None, *candidates: str) -> Path | None:
     return None
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL file (``.gz`` too); a blank line is skipped, a broken one is an error
-    naming the line."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(rec, dict):
-                raise ValueError(f"{path}:{n}: expected a JSON object")
-            yield rec
-
-
 def read_json_records(path: str | os.PathLike) -> list[dict[str, Any]]:
     """A JSON array file or a JSONL file (the PAL-math ``test.json`` files are JSONL)."""
     path = Path(path)
@@ -66,19 +49,3 @@ def read_json_records(path: str | os.PathLike) -> list[dict[str, Any]]:
     if text.startswith("["):
         return list(json.loads(text))
     return list(read_jsonl(path))
-
-
-def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
-def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        fh.flush()
