@@ -1,5 +1,6 @@
-"""``repoloom train --config configs/train/<stage>.yaml [key=value ...]`` and
-``repoloom ppl-by-length`` (perplexity against position, for the long-context stage)."""
+"""``repoloom train --config configs/train/<stage>.yaml [key=value ...]``. (``repoloom
+ppl-by-length``, perplexity against position for the long-context stage, is
+``repoloom.evaluate.ppl_by_length``.)"""
 
 from __future__ import annotations
 
@@ -21,27 +22,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML file with TrainConfig keys")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.set_defaults(func=_train)
-
-    from repoloom.train.ppl_by_length import add_arguments
-
-    # `repoloom eval ppl-by-length` through the evaluate part's extension hook (this runs before
-    # the eval group is built), and `repoloom ppl-by-length` as a top-level alias.
-    try:
-        from repoloom.evaluate.cli import add_eval_command
-    except ImportError:
-        add_eval_command = None
-    if add_eval_command is not None:
-        try:
-            add_eval_command("ppl-by-length", "perplexity against token position", add_arguments)
-        except ValueError:  # already added (parser built twice) or provided by evaluate
-            pass
-    q = subparsers.add_parser(
-        "ppl-by-length",
-        help="perplexity against token position for HF models (= eval ppl-by-length)",
-        description="Mean NLL / perplexity per position bucket over long token windows; "
-        "plots one curve per model (e.g. before and after the 16K extension).",
-    )
-    add_arguments(q)
 
 
 def _train(args: argparse.Namespace) -> int:
