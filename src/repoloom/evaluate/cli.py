@@ -85,7 +85,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    _register_eval(subparsers)
+    # The top-level alias first: `repoloom --help` lists it before `eval`, as it always has.
     q = subparsers.add_parser(
         "ppl-by-length",
         help="perplexity against token position for HF models (= eval ppl-by-length)",
@@ -93,6 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "plots one curve per model (e.g. before and after the 16K extension).",
     )
     add_ppl_by_length_arguments(q)
+    _register_eval(subparsers)
 
 
 def _register_eval(subparsers: argparse._SubParsersAction) -> None:
