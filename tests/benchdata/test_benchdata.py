@@ -18,9 +18,16 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "benchmarks"
 def test_benchdata_imports_only_io_of_repoloom():
     for path in sorted(PACKAGE.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("repoloom"):
-                top = node.module.split(".")[1] if "." in node.module else ""
-                assert top in ("benchdata", "io"), f"{path.name} imports {node.module}"
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if name.startswith("repoloom"):
+                    top = name.split(".")[1] if "." in name else ""
+                    assert top in ("benchdata", "io"), f"{path.name} imports {name}"
 
 
 def test_old_paths_are_the_same_objects():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repoloom.benchdata import hub
+import repoloom.benchdata.hub as hub
 from repoloom.benchdata.local import find_local
 from repoloom.io import read_jsonl
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from repoloom.benchdata import hub
+import repoloom.benchdata.hub as hub
 from repoloom.benchdata.local import DataNotFound, find_local
 from repoloom.io import read_jsonl
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from repoloom.benchdata import hub
+import repoloom.benchdata.hub as hub
 from repoloom.benchdata.local import DataNotFound, read_json_records
 
 
