@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repoloom.corpus.assemble import render_file
-from repoloom.serve.repo_context import (
+from repoloom.codebase.context import (
     fim_prompt_with_context,
     fit_extra_files,
     fit_prefix_suffix,
@@ -17,6 +16,7 @@ from repoloom.serve.repo_context import (
     split_at_cursor,
     transitive_dependencies,
 )
+from repoloom.codebase.render import render_file
 from repoloom.serve.templates import get_fim_template
 
 DS = get_fim_template("deepseek")
@@ -101,9 +101,9 @@ def _headers(prompt: str) -> list[str]:
 
 
 def test_repository_prompt_on_real_repository(real_repo, engine):
-    from repoloom.corpus.deps import parse_dependencies
-    from repoloom.corpus.order import order_files
-    from repoloom.corpus.repo import load_repository
+    from repoloom.codebase.deps import parse_dependencies
+    from repoloom.codebase.order import order_files
+    from repoloom.codebase.repo import load_repository
 
     target = real_repo / "httpx" / "_client.py"
     lines = target.read_text().split("\n")

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from repoloom.codebase.config import OrderConfig, ReadConfig
+
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type; the message names the key."""
@@ -27,15 +29,6 @@ class ConfigError(ValueError):
 DEPENDENCY_PARSER_LANGUAGES = (
     "python", "java", "c", "cpp", "c-sharp", "javascript", "typescript", "go", "rust", "php",
 )  # fmt: skip
-
-
-@dataclass
-class ReadConfig:
-    max_file_bytes: int = 1_000_000  # The Stack's cap: larger files are dropped, never read whole
-    binary_probe_bytes: int = 8192  # a NUL byte in this prefix marks a file binary
-    max_archive_bytes: int = 4_000_000_000  # decompressed bytes read from one archive at most
-    max_archive_members: int = 500_000  # members of one archive at most (bomb guard)
-    max_repo_files: int = 1_000_000
 
 
 @dataclass
@@ -50,16 +43,6 @@ class FilterConfig:
     data_min_chars: int = 50  # JSON/YAML kept only from 50 ...
     data_max_chars: int = 5000  # ... to 5000 characters
     data_languages: list[str] = field(default_factory=lambda: ["json", "yaml"])
-
-
-@dataclass
-class OrderConfig:
-    mode: str = "scc"  # "scc" (SCC condensation + Algorithm 1 inside) or "paper" (Algorithm 1)
-    header_template: str = "# {path}"  # line put before every file of a multi-file sample
-    header_single_files: bool = False  # also put the header before single-file samples
-    unparsed_mode: str = "file"  # languages without a parser: "file" samples or "random" order
-    seed: int = 0  # seeds the "random" order, per repository
-    max_sample_bytes: int = 8_000_000  # larger components are split into consecutive samples
 
 
 @dataclass

@@ -30,127 +30,28 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, Protocol
 
+from repoloom.codebase.languages import (
+    CODE_LANGUAGES,  # the languages the quality heuristics judge (code, not data or prose)
+    COMMENT_PREFIXES,
+    FUNCTION_NODE_TYPES,
+    GRAMMAR_LANGUAGES,
+    GRAMMARS,
+    SLASH,
+)
 from repoloom.corpus.steps import FileDoc, StepLog
 
-# Languages screened for syntax, and which grammar parses each (module, function).
-_GRAMMARS: dict[str, tuple[str, str]] = {
-    "java": ("tree_sitter_java", "language"),
-    "c": ("tree_sitter_c", "language"),
-    "cpp": ("tree_sitter_cpp", "language"),
-    "c-sharp": ("tree_sitter_c_sharp", "language"),
-    "javascript": ("tree_sitter_javascript", "language"),
-    "typescript": ("tree_sitter_typescript", "language_typescript"),
-    "tsx": ("tree_sitter_typescript", "language_tsx"),
-    "go": ("tree_sitter_go", "language"),
-    "rust": ("tree_sitter_rust", "language"),
-    "php": ("tree_sitter_php", "language_php"),
-}
-SYNTAX_LANGUAGES = frozenset({"python", *(k for k in _GRAMMARS if k != "tsx")})
+# Languages screened for syntax, and which grammar parses each (module, function); Python is
+# screened with compile(), the others with their tree-sitter grammar (the language table's).
+_GRAMMARS: dict[str, tuple[str, str]] = {k: g for k, g in GRAMMARS.items() if k != "python"}
+SYNTAX_LANGUAGES = GRAMMAR_LANGUAGES
 
 # Node types that are one function (or method) in each grammar: the longest-function rule.
-_FUNCTION_NODES = frozenset(
-    {
-        "function_definition",  # c, cpp, php
-        "function_declaration",  # js, ts, go
-        "function_expression",
-        "arrow_function",
-        "generator_function_declaration",
-        "method_definition",  # js/ts
-        "method_declaration",  # java, c#, go, php
-        "constructor_declaration",
-        "local_function_statement",
-        "function_item",  # rust
-        "func_literal",  # go
-        "lambda_expression",
-    }
-)
+_FUNCTION_NODES = FUNCTION_NODE_TYPES
 
-# Languages that the quality heuristics judge (code, not data or prose).
-CODE_LANGUAGES = frozenset(
-    {
-        *SYNTAX_LANGUAGES,
-        "kotlin",
-        "scala",
-        "ruby",
-        "perl",
-        "lua",
-        "shell",
-        "swift",
-        "dart",
-        "haskell",
-        "r",
-        "julia",
-        "elixir",
-        "erlang",
-        "clojure",
-        "groovy",
-        "objective-c",
-        "cuda",
-        "fortran",
-        "pascal",
-        "powershell",
-        "matlab",
-        "ocaml",
-        "f-sharp",
-        "zig",
-        "solidity",
-        "sql",
-        "css",
-        "visual-basic",
-        "assembly",
-        "scheme",
-        "racket",
-        "common-lisp",
-        "emacs-lisp",
-        "tcl",
-        "vhdl",
-        "verilog",
-        "systemverilog",
-        "coffeescript",
-        "elm",
-        "prolog",
-        "awk",
-        "batchfile",
-        "cmake",
-        "makefile",
-        "dockerfile",
-        "glsl",
-    }
-)
-
-_HASH_COMMENT = ("#",)
-_SLASH_COMMENT = ("//", "/*", "*", "*/")
+_SLASH_COMMENT = SLASH
+# Comment line prefixes where they are not C-style (the default of an unknown language).
 _COMMENT_PREFIXES: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(
-        [
-            "python",
-            "shell",
-            "ruby",
-            "perl",
-            "r",
-            "julia",
-            "elixir",
-            "powershell",
-            "cmake",
-            "makefile",
-            "dockerfile",
-            "awk",
-            "tcl",
-        ],
-        _HASH_COMMENT,
-    ),
-    **dict.fromkeys(["sql", "lua", "haskell", "elm", "vhdl"], ("--",)),
-    **dict.fromkeys(
-        ["common-lisp", "emacs-lisp", "scheme", "racket", "clojure", "assembly"], (";",)
-    ),
-    **dict.fromkeys(["erlang", "matlab", "prolog"], ("%",)),
-    "php": ("//", "#", "/*", "*", "*/"),
-    "fortran": ("!", "c ", "C "),
-    "batchfile": ("rem ", "REM ", "::"),
-    "visual-basic": ("'",),
-    "ocaml": ("(*", "*"),
-    "f-sharp": ("//", "(*"),
-    "pascal": ("//", "{", "(*"),
+    name: prefixes for name, prefixes in COMMENT_PREFIXES.items() if prefixes != SLASH
 }
 
 # Generator markers are looked for in comments and in the file's header only (issue 13): a

@@ -9,7 +9,7 @@ evaluation and a completion round trip through `repoloom serve`.
   benchmark's check, ``repoloom.evaluate.crossfile.heldout``).
 * :func:`fim_line_tasks` picks single lines (or spans of 2..k lines) of held-out files (seeded);
   each becomes a FIM task whose prefix/suffix are the file around the span, cut to the model's
-  training window with the server's own rule (``repoloom.serve.repo_context.fit_prefix_suffix``).
+  training window with the server's own rule (``repoloom.codebase.context.fit_prefix_suffix``).
   :func:`heldout_points` makes both kinds; :func:`write_points` / :func:`read_points` store them
   as the data file of the ``heldout`` benchmark (``repoloom eval build-heldout`` and
   ``repoloom eval run heldout``, ``repoloom.evaluate.benchmarks.heldout``).
@@ -163,7 +163,7 @@ def fim_line_tasks(
 
     ``max_span_lines`` > 1 makes multi-line tasks: the middle is 2..``max_span_lines``
     consecutive lines (seeded) starting at an eligible line and ending on a non-blank one."""
-    from repoloom.serve.repo_context import fit_prefix_suffix
+    from repoloom.codebase.context import fit_prefix_suffix
 
     rng = random.Random(seed)
     pools = {p: _candidate_lines(t) for p, t in sorted(files.items())}
@@ -461,7 +461,7 @@ def serve_roundtrip(
     """Start ``repoloom serve`` on ``model_dir``, complete ``task`` (a held-out line) through
     ``/v1/completions`` with ``suffix`` and through ``/infill`` with the file's repository
     dependencies as ``input_extra``, stop the server; write ``out/roundtrip.json``."""
-    from repoloom.serve.repo_context import repository_prompt  # serve: moves to codebase
+    from repoloom.codebase.context import repository_prompt  # serve: moves to codebase
 
     out.mkdir(parents=True, exist_ok=True)
     # The file's dependencies inside its repository, in corpus order (no budget here: the server

@@ -90,7 +90,7 @@ class HeldoutBenchmark(HeldoutLineInfilling):
         ``new_tokens`` and the FIM sentinels), with the server's rule; returns the budget."""
         from transformers import AutoConfig, AutoTokenizer
 
-        from repoloom.serve.repo_context import fit_prefix_suffix
+        from repoloom.codebase.context import fit_prefix_suffix
 
         window = getattr(AutoConfig.from_pretrained(model_dir), "max_position_embeddings", 4096)
         tok = AutoTokenizer.from_pretrained(model_dir)

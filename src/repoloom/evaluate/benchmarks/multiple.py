@@ -12,126 +12,21 @@ import functools
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
+<<<<<<< HEAD
 from repoloom.benchdata.multiple import multiple_records
+=======
+from repoloom.codebase.languages import TOOLCHAINS
+from repoloom.codebase.languages import Toolchain as Language
+>>>>>>> wip/h1
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.benchmarks.base import Benchmark, Task, Verdict
 from repoloom.evaluate.sandbox import Job, JobResult, Limits
 
-JAVATUPLES = "/usr/share/java/javatuples.jar"
-
-
-@dataclass(frozen=True)
-class Language:
-    key: str  # MultiPL-E file suffix: humaneval-<key>.jsonl
-    name: str
-    filename: str  # the program file written in the private directory
-    steps: tuple[tuple[str, ...], ...]  # argv lists; the first word is looked up on PATH
-    version: tuple[str, ...]  # command printing the toolchain version
-    debian: str  # Debian packages that provide the toolchain
-    fail_markers: tuple[str, ...] = ()
-    extra_time: float = 0.0  # seconds added to --timeout for compilation
-    address_space: int | None = 4 << 30  # None for VMs that reserve big heaps (bounded by flags)
-    processes: int = 64
-    env: dict[str, str] = field(default_factory=dict)
-
-
-LANGUAGES: dict[str, Language] = {
-    lang.key: lang
-    for lang in (
-        Language(
-            "cpp",
-            "C++",
-            "main.cpp",
-            (("g++", "-std=c++17", "-O0", "-o", "main", "main.cpp"), ("./main",)),
-            ("g++", "--version"),
-            "g++",
-            extra_time=15.0,
-        ),
-        Language(
-            "java",
-            "Java",
-            "Problem.java",
-            (
-                ("javac", "-J-Xmx512m", "-cp", JAVATUPLES, "Problem.java"),
-                ("java", "-ea", "-Xmx1g", "-XX:+UseSerialGC", "-cp", f"{JAVATUPLES}:.", "Problem"),
-            ),
-            ("javac", "-version"),
-            "default-jdk-headless libjavatuples-java",
-            extra_time=15.0,
-            address_space=None,
-            processes=256,
-        ),
-        Language(
-            "php",
-            "PHP",
-            "main.php",
-            (("php", "main.php"),),
-            ("php", "--version"),
-            "php-cli",
-            fail_markers=("PHP Fatal error", "PHP Parse error"),
-        ),
-        Language(
-            "ts",
-            "TypeScript",
-            "main.ts",
-            (
-                ("tsc", "--target", "es2020", "--lib", "es2020,dom", "--skipLibCheck", "main.ts"),
-                ("node", "main.js"),
-            ),
-            ("tsc", "--version"),
-            "node-typescript nodejs",
-            extra_time=15.0,
-            address_space=None,
-        ),
-        Language(
-            "cs",
-            "C#",
-            "main.cs",
-            (
-                ("mcs", "-d:DEBUG", "-r:System.Numerics.dll", "main.cs", "-out:main.exe"),
-                ("env", "MONO_TRACE_LISTENER=Console.Error", "mono", "main.exe"),
-            ),
-            ("mcs", "--version"),
-            "mono-mcs mono-runtime",
-            fail_markers=("System.Diagnostics.DefaultTraceListener.Fail", "Unhandled Exception"),
-            extra_time=15.0,
-            address_space=None,
-        ),
-        Language("sh", "Bash", "main.sh", (("bash", "main.sh"),), ("bash", "--version"), "bash"),
-        Language(
-            "js",
-            "JavaScript",
-            "main.js",
-            (("node", "main.js"),),
-            ("node", "--version"),
-            "nodejs",
-            address_space=None,
-        ),
-        Language(
-            "go",
-            "Go",
-            "main_test.go",
-            (("go", "test", "main_test.go"),),  # GOCACHE: set per job by the sandbox
-            ("go", "version"),
-            "golang-go",
-            extra_time=20.0,
-            address_space=None,
-            processes=256,
-        ),
-        Language(
-            "rs",
-            "Rust",
-            "main.rs",
-            (("rustc", "--edition", "2021", "-o", "main", "main.rs"), ("./main",)),
-            ("rustc", "--version"),
-            "rustc",
-            extra_time=20.0,
-        ),
-    )  # fmt: skip
-}
+# One row per language with a MultiPL-E toolchain in the language table
+# (repoloom.codebase.languages: a row's ``toolchain``), keyed by the MultiPL-E file suffix.
+LANGUAGES: dict[str, Language] = {lang.key: lang for lang in TOOLCHAINS}
 
 
 def toolchain_version(lang: Language) -> str | None:

@@ -19,16 +19,12 @@ import pathlib
 from dataclasses import dataclass, field
 from functools import cache
 
+from repoloom.codebase.languages import grammars_for
 from repoloom.evaluate.crossfile.metrics import keywords
 
-GRAMMARS: dict[str, tuple[str, str]] = {
-    "python": ("tree_sitter_python", "language"),
-    "java": ("tree_sitter_java", "language"),
-    "typescript": ("tree_sitter_typescript", "language_typescript"),
-    "tsx": ("tree_sitter_typescript", "language_tsx"),
-    "c-sharp": ("tree_sitter_c_sharp", "language"),
-}
 SUPPORTED_LANGUAGES = ("python", "java", "typescript", "c-sharp")
+# Their grammars (and TypeScript's tsx dialect) from the language table.
+GRAMMARS: dict[str, tuple[str, str]] = grammars_for(SUPPORTED_LANGUAGES)
 
 _ID_LEAVES = frozenset(
     {

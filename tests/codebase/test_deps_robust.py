@@ -7,26 +7,17 @@ import time
 
 import pytest
 
-from repoloom.corpus.deps import (
+from repoloom.codebase.deps import (
     MAX_PARSE_CHARS,
     PARSED_LANGUAGES,
     DependencyResult,
     parse_dependencies,
 )
+from repoloom.codebase.languages import EXTENSIONS
 
-EXT_OF = {
-    "python": "py",
-    "java": "java",
-    "c": "c",
-    "cpp": "cpp",
-    "cuda": "cu",
-    "c-sharp": "cs",
-    "javascript": "js",
-    "typescript": "ts",
-    "go": "go",
-    "rust": "rs",
-    "php": "php",
-}
+# One file per parsed language, named with the language's first extension in the table (so a
+# parser added to the table is covered here without editing this file).
+EXT_OF = {lang: EXTENSIONS[lang][0].lstrip(".") for lang in sorted(PARSED_LANGUAGES)}
 
 NASTY = [
     "",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from repoloom.codebase.deps._base import mask
+from repoloom.codebase.deps.go import top_level_names
+from repoloom.codebase.sources import expand_sources
 from repoloom.corpus.build import build_corpus
 from repoloom.corpus.config import CorpusConfig
-from repoloom.corpus.deps._base import mask
-from repoloom.corpus.deps.go import top_level_names
-from repoloom.corpus.sources import expand_sources
 
 from ._deps import edges, parse_dir, write_repo
 

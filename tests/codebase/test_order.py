@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from repoloom.corpus.order import (
+from repoloom.codebase.order import (
     _Graph,
     edges_in_order,
     order_files,

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from repoloom.corpus.config import ReadConfig
-from repoloom.corpus.sources import (
+from repoloom.codebase.config import ReadConfig
+from repoloom.codebase.sources import (
     SourceError,
     TaskOptions,
     expand_repos_dir,
