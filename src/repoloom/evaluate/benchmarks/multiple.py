@@ -14,12 +14,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-<<<<<<< HEAD
 from repoloom.benchdata.multiple import multiple_records
-=======
 from repoloom.codebase.languages import TOOLCHAINS
 from repoloom.codebase.languages import Toolchain as Language
->>>>>>> wip/h1
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.benchmarks.base import Benchmark, Task, Verdict
 from repoloom.evaluate.sandbox import Job, JobResult, Limits
