@@ -1,28 +1,49 @@
 """The single ``repoloom`` command line.
 
 Every part of the system owns a ``cli`` module with ``register(subparsers)``; this file only
-collects them, so adding a part never touches another part's code. Heavy imports (torch,
-transformers, pyarrow) happen inside the command functions, which keeps ``repoloom --help`` fast.
+collects them (the top floor: it may import every part). Heavy imports (torch, transformers,
+pyarrow) happen inside the command functions, which keeps ``repoloom --help`` fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
-# Order is the order of the help text; a part whose cli module does not exist yet is skipped.
-PART_MODULES = (
-    "repoloom.corpus.cli",
-    "repoloom.tokenize.cli",
-    "repoloom.train.cli",
-    "repoloom.evaluate.cli",
-    "repoloom.serve.cli",
-    "repoloom.serve.export_cli",
-    "repoloom.demo",
-)
+from repoloom.corpus import cli as corpus_cli
+from repoloom.demo import cli as demo_cli
+from repoloom.errors import UserError
+from repoloom.evaluate import cli as evaluate_cli
+from repoloom.serve import cli as serve_cli
+from repoloom.serve import export_cli
+from repoloom.tokenize import cli as tokenize_cli
+from repoloom.train import cli as train_cli
+from repoloom.train import ppl_by_length
+
+__all__ = ["UserError", "build_parser", "main"]  # UserError: its old home, for older imports
+
+# Order is the order of the help text.
+PARTS = (corpus_cli, tokenize_cli, train_cli, evaluate_cli, serve_cli, export_cli, demo_cli)
+
+
+def _add_ppl_by_length(subparsers: argparse._SubParsersAction) -> None:
+    """`repoloom eval ppl-by-length` (added before the eval group is built) and the top-level
+    alias `repoloom ppl-by-length`: perplexity against position for the long-context stage."""
+    try:
+        evaluate_cli.add_eval_command(
+            "ppl-by-length", "perplexity against token position", ppl_by_length.add_arguments
+        )
+    except ValueError:  # already added (parser built twice) or provided by evaluate itself
+        pass
+    q = subparsers.add_parser(
+        "ppl-by-length",
+        help="perplexity against token position for HF models (= eval ppl-by-length)",
+        description="Mean NLL / perplexity per position bucket over long token windows; "
+        "plots one curve per model (e.g. before and after the 16K extension).",
+    )
+    ppl_by_length.add_arguments(q)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,14 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in PART_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(subparsers)
+    for part in PARTS:
+        part.register(subparsers)
+        if part is train_cli:
+            _add_ppl_by_length(subparsers)
     return parser
 
 
@@ -58,10 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"repoloom: error: {exc}", file=sys.stderr)
         return 2
-
-
-class UserError(Exception):
-    """An error caused by the user's input (bad config, missing path): printed without a traceback."""
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import yaml
 from repoloom import config as config_loader
 from repoloom.config import ConfigError
 
-
 # The ten languages the issues name for dependency parsing (and hence for syntax screening).
 DEPENDENCY_PARSER_LANGUAGES = (
     "python", "java", "c", "cpp", "c-sharp", "javascript", "typescript", "go", "rust", "php",
@@ -250,9 +249,7 @@ def load_config(
 ) -> CorpusConfig:
     """Load a YAML config file (None: the defaults), then flag ``settings`` (dotted key -> value)
     and ``KEY=VALUE`` ``overrides`` (``dedup.threshold=0.8``), all checked by one loader."""
-    config = config_loader.load(
-        CorpusConfig, path, overrides, settings=settings, choices=_CHOICES
-    )
+    config = config_loader.load(CorpusConfig, path, overrides, settings=settings, choices=_CHOICES)
     return _checked(config)
 
 

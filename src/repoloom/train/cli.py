@@ -1,10 +1,16 @@
-"""``repoloom train --config configs/train/<stage>.yaml [key=value ...]`` and
-``repoloom ppl-by-length`` (perplexity against position, for the long-context stage)."""
+"""``repoloom train --config configs/train/<stage>.yaml [key=value ...]``.
+
+(``repoloom ppl-by-length``, perplexity against position for the long-context stage, is added by
+the top-level CLI, which may import the evaluate part that the train part stands below.)"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
+
+from repoloom.errors import UserError
+from repoloom.train.config import load_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,38 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.set_defaults(func=_train)
 
-    from repoloom.train.ppl_by_length import add_arguments
-
-    # `repoloom eval ppl-by-length` through the evaluate part's extension hook (this runs before
-    # the eval group is built), and `repoloom ppl-by-length` as a top-level alias.
-    try:
-        from repoloom.evaluate.cli import add_eval_command
-    except ImportError:
-        add_eval_command = None
-    if add_eval_command is not None:
-        try:
-            add_eval_command("ppl-by-length", "perplexity against token position", add_arguments)
-        except ValueError:  # already added (parser built twice) or provided by evaluate
-            pass
-    q = subparsers.add_parser(
-        "ppl-by-length",
-        help="perplexity against token position for HF models (= eval ppl-by-length)",
-        description="Mean NLL / perplexity per position bucket over long token windows; "
-        "plots one curve per model (e.g. before and after the 16K extension).",
-    )
-    add_arguments(q)
-
 
 def _train(args: argparse.Namespace) -> int:
-    from repoloom.cli import UserError
-    from repoloom.train.config import load_config
-
     try:
         cfg = load_config(args.config, args.overrides)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from exc
 
-    import torch.distributed as dist
+    import torch.distributed as dist  # heavy: torch (and repoloom.train.train imports it)
 
     from repoloom.train.train import train
 
@@ -79,10 +61,6 @@ def _train(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m repoloom.train.cli --config ... key=value``: the train command alone, without
     the other parts' command modules (for bare GPU images that lack their dependencies)."""
-    import sys
-
-    from repoloom.cli import UserError
-
     parser = argparse.ArgumentParser(prog="repoloom-train")
     parser.add_argument("--config")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
