@@ -62,7 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse fills a `nargs="*"` positional from one run of arguments only, so in
+    # `corpus build SRC --out X dedup.threshold=0.8` the override comes back unparsed. A command
+    # that names its positional list as `intermixed` takes such leftovers (not options) too.
+    intermixed = getattr(args, "intermixed", None)
+    if extra and intermixed and not any(e.startswith("-") for e in extra):
+        getattr(args, intermixed).extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

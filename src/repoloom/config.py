@@ -126,7 +126,7 @@ def parse_text(text: str, annotation: Any, key: str) -> Any:
     if typing.get_origin(annotation) is list:
         (item_type,) = typing.get_args(annotation)
         parsed = yaml_value(text)
-        if isinstance(parsed, list):
+        if isinstance(parsed, list | dict):  # `[a, b]`; a mapping is an error
             return coerce(parsed, annotation, key)
         items = [t.strip() for t in text.strip().strip("[]").split(",") if t.strip()]
         return [parse_text(t, item_type, f"{key}[{i}]") for i, t in enumerate(items)]

@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="--executor ray: the cluster (auto, ray://host:port); default: start a local runtime",
     )
     build.add_argument("--no-progress", action="store_true")
-    build.set_defaults(func=cmd_build)
+    build.set_defaults(func=cmd_build, intermixed="sources")
 
     order = commands.add_parser(
         "order", help="print one repository's files in sample order, with dependency edges"
@@ -99,14 +99,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     order.add_argument("--json", action="store_true", help="machine-readable output")
     order.add_argument("--config", help="YAML config")
     order.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
-    order.set_defaults(func=cmd_order)
+    order.set_defaults(func=cmd_order, intermixed="overrides")
 
     config = commands.add_parser(
         "config", help="print the default configuration (a starting point to copy)"
     )
     config.add_argument("--config", help="YAML config to print with the defaults filled in")
     config.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
-    config.set_defaults(func=cmd_config)
+    config.set_defaults(func=cmd_config, intermixed="overrides")
 
     register_fetch(commands)
 

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", help="YAML file with TrainConfig keys")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train, intermixed="overrides")
 
 
 def _train(args: argparse.Namespace) -> int:
