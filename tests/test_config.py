@@ -102,9 +102,7 @@ def test_typed_values_follow_the_same_rules():
 def test_yaml_then_flags_then_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("name: from-yaml\ninner: {count: 2, ratio: 0.1}\n")
-    got = C.load(
-        Outer, path, ["inner.ratio=0.9"], settings={"inner.count": 5, "inner.ratio": 0.3}
-    )
+    got = C.load(Outer, path, ["inner.ratio=0.9"], settings={"inner.count": 5, "inner.ratio": 0.3})
     assert (got.name, got.inner.count, got.inner.ratio) == ("from-yaml", 5, 0.9)
     path.write_text("inner: {count: x}\n")
     with pytest.raises(C.ConfigError, match=r"c.yaml: inner.count: expected an integer"):
