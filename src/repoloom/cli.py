@@ -20,30 +20,11 @@ from repoloom.serve import cli as serve_cli
 from repoloom.serve import export_cli
 from repoloom.tokenize import cli as tokenize_cli
 from repoloom.train import cli as train_cli
-from repoloom.train import ppl_by_length
 
 __all__ = ["UserError", "build_parser", "main"]  # UserError: its old home, for older imports
 
 # Order is the order of the help text.
 PARTS = (corpus_cli, tokenize_cli, train_cli, evaluate_cli, serve_cli, export_cli, demo_cli)
-
-
-def _add_ppl_by_length(subparsers: argparse._SubParsersAction) -> None:
-    """`repoloom eval ppl-by-length` (added before the eval group is built) and the top-level
-    alias `repoloom ppl-by-length`: perplexity against position for the long-context stage."""
-    try:
-        evaluate_cli.add_eval_command(
-            "ppl-by-length", "perplexity against token position", ppl_by_length.add_arguments
-        )
-    except ValueError:  # already added (parser built twice) or provided by evaluate itself
-        pass
-    q = subparsers.add_parser(
-        "ppl-by-length",
-        help="perplexity against token position for HF models (= eval ppl-by-length)",
-        description="Mean NLL / perplexity per position bucket over long token windows; "
-        "plots one curve per model (e.g. before and after the 16K extension).",
-    )
-    ppl_by_length.add_arguments(q)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,8 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for part in PARTS:
         part.register(subparsers)
-        if part is train_cli:
-            _add_ppl_by_length(subparsers)
     return parser
 
 

@@ -7,11 +7,12 @@ import json
 
 import pytest
 
+from repoloom.benchdata import DataNotFound
 from repoloom.evaluate.benchmarks import get
 from repoloom.evaluate.benchmarks.leetcode import COT_SENTENCE
-from repoloom.evaluate.data import DataNotFound, read_jsonl
 from repoloom.evaluate.mathgrade import last_boxed, math_equal
 from repoloom.evaluate.scoring import score_samples
+from repoloom.io import read_jsonl
 
 from .helpers import run_cli
 

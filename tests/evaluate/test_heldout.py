@@ -9,7 +9,12 @@ import math
 from pathlib import Path
 
 from repoloom.cli import main
-from repoloom.heldout import HeldoutLineInfilling, LineTask, fim_line_tasks, read_points
+from repoloom.evaluate.heldout_build import (
+    HeldoutLineInfilling,
+    LineTask,
+    fim_line_tasks,
+    read_points,
+)
 
 
 def _write_repos(root: Path) -> list[Path]:

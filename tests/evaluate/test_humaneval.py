@@ -9,9 +9,9 @@ import pytest
 
 from repoloom.evaluate.benchmarks import get
 from repoloom.evaluate.benchmarks.humaneval import entry_point_of
-from repoloom.evaluate.data import read_jsonl
 from repoloom.evaluate.metrics import mean_pass_at_k, pass_at_k
 from repoloom.evaluate.scoring import score_samples
+from repoloom.io import read_jsonl
 
 from .helpers import run_cli
 

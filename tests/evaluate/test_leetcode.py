@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from repoloom.benchdata import DataNotFound
 from repoloom.evaluate.benchmarks import get, leetcode
 from repoloom.evaluate.benchmarks.leetcode import COT_SENTENCE, IMPORT_HEADER, extract_answer_code
-from repoloom.evaluate.data import DataNotFound, read_jsonl
 from repoloom.evaluate.scoring import score_samples
+from repoloom.io import read_jsonl
 
 
 def _record(slug: str, method: str, sig: str, cases: list[tuple[dict, object]], text: str) -> dict:

@@ -9,8 +9,8 @@ import pytest
 
 from repoloom.evaluate.benchmarks import get
 from repoloom.evaluate.benchmarks.multiple import LANGUAGES, toolchain_version
-from repoloom.evaluate.data import read_jsonl
 from repoloom.evaluate.scoring import score_samples
+from repoloom.io import read_jsonl
 
 from .multiple_solutions import GO_TASKS, RUST_TASKS, SOLUTIONS
 

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from repoloom.evaluate.backends.base import GenerationFailed, GenRequest
-from repoloom.evaluate.data import read_jsonl
+from repoloom.io import read_jsonl
 
 from .helpers import run_cli
 

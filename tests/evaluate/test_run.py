@@ -7,7 +7,7 @@ import json
 import pytest
 
 from repoloom.evaluate.backends.base import GenRequest
-from repoloom.evaluate.data import read_jsonl
+from repoloom.io import read_jsonl
 
 from .helpers import run_cli
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from repoloom.corpus.sources import SourceError
 from repoloom.demo.state import DEFAULT_HELDOUT, STEPS, DemoState, parse_steps
 from repoloom.errors import UserError
-from repoloom.heldout import HeldoutError
+from repoloom.evaluate.heldout_build import HeldoutError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

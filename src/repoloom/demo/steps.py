@@ -28,7 +28,12 @@ from repoloom.demo.state import (
     fingerprint,
 )
 from repoloom.errors import UserError
-from repoloom.heldout import check_not_in_corpus, extract_repository, serve_roundtrip, split_tasks
+from repoloom.evaluate.heldout_build import (
+    check_not_in_corpus,
+    extract_repository,
+    serve_roundtrip,
+    split_tasks,
+)
 from repoloom.train.config import load_config
 
 

@@ -18,7 +18,12 @@ from repoloom.corpus.deps import parse_dependencies
 from repoloom.corpus.repo import load_repository
 from repoloom.demo.state import Stamp
 from repoloom.errors import UserError
-from repoloom.heldout import HeldoutError, code_files, evaluate_fim_lines, heldout_points
+from repoloom.evaluate.heldout_build import (
+    HeldoutError,
+    code_files,
+    evaluate_fim_lines,
+    heldout_points,
+)
 from repoloom.tokenize.cli import tokenize_progress
 from repoloom.tokenize.train import train_tokenizer
 

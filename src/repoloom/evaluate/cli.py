@@ -24,15 +24,25 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from repoloom.benchdata.local import DataNotFound, data_dir
+from repoloom.errors import UserError
+from repoloom.evaluate import benchmarks
+from repoloom.evaluate.ppl_by_length import add_arguments as add_ppl_by_length_arguments
+from repoloom.evaluate.runner import generate
+from repoloom.evaluate.scoring import score_samples, summary_markdown
+
 DEFAULT_TIMEOUT = 10.0
 # Modules that add their own ``eval`` sub-subcommands through add_eval_command when imported
-# (a missing one is skipped). `eval ppl-by-length` is added by repoloom.train.cli, which the
-# top-level CLI registers before this group.
+# (a missing one is skipped).
 EXTENSION_MODULES: list[str] = [
     "repoloom.evaluate.crossfile",
     "repoloom.evaluate.benchmarks.heldout",  # eval build-heldout
 ]
-_EXTRA: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
+# `eval ppl-by-length` comes first, as when the train part added it (its top-level alias
+# `repoloom ppl-by-length` is added by register below).
+_EXTRA: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "ppl-by-length": ("perplexity against token position", add_ppl_by_length_arguments)
+}
 
 
 def add_eval_command(
@@ -75,6 +85,18 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    # The top-level alias first: `repoloom --help` lists it before `eval`, as it always has.
+    q = subparsers.add_parser(
+        "ppl-by-length",
+        help="perplexity against token position for HF models (= eval ppl-by-length)",
+        description="Mean NLL / perplexity per position bucket over long token windows; "
+        "plots one curve per model (e.g. before and after the 16K extension).",
+    )
+    add_ppl_by_length_arguments(q)
+    _register_eval(subparsers)
+
+
+def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser("eval", help="benchmarks: generate with a model, score in a sandbox")
     sub = ev.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND")
     ev.set_defaults(func=lambda args: (ev.print_help(), 2)[1])
@@ -133,9 +155,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace):
-    from repoloom.cli import UserError
-    from repoloom.evaluate import benchmarks
-
     try:
         return benchmarks.get(args.bench)
     except KeyError as exc:
@@ -143,9 +162,6 @@ def _bench(args: argparse.Namespace):
 
 
 def _data_dir(args: argparse.Namespace):
-    from repoloom.cli import UserError
-    from repoloom.evaluate.data import DataNotFound, data_dir
-
     try:
         return data_dir(args.data_dir)
     except DataNotFound as exc:
@@ -153,17 +169,11 @@ def _data_dir(args: argparse.Namespace):
 
 
 def _print_summary(summary: dict) -> None:
-    from repoloom.evaluate.scoring import summary_markdown
-
     print(summary_markdown(summary))
     print(json.dumps({"pass_at_k": summary["pass_at_k"], "results": summary["results_file"]}))
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from repoloom.cli import UserError
-    from repoloom.evaluate.data import DataNotFound
-    from repoloom.evaluate.scoring import score_samples
-
     bench = _bench(args)
     if not Path(args.samples).is_file():
         raise UserError(f"samples file {args.samples} not found")
@@ -186,11 +196,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from repoloom.cli import UserError
-    from repoloom.evaluate.data import DataNotFound
-    from repoloom.evaluate.runner import generate
-    from repoloom.evaluate.scoring import score_samples
-
     bench = _bench(args)
     if args.n < 1:
         raise UserError("--n must be >= 1")
@@ -216,8 +221,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from repoloom.evaluate import benchmarks
-
     for name in benchmarks.names():
         print(f"{name:24s} {benchmarks.REGISTRY[name]().description}")
     return 0

@@ -14,8 +14,11 @@ from typing import Any
 
 from repoloom.evaluate.backends import Backend, guess_backend
 from repoloom.evaluate.backends.base import GenerationFailed
+from repoloom.evaluate.backends.hf import HFBackend
+from repoloom.evaluate.backends.openai import OpenAIBackend
 from repoloom.evaluate.benchmarks import Benchmark
-from repoloom.evaluate.data import append_jsonl
+from repoloom.io import append_jsonl
+from repoloom.progress import progress_bar
 
 log = logging.getLogger(__name__)
 # Settings that must match for a rerun to continue an existing samples file.
@@ -33,16 +36,12 @@ _RESUME_KEYS = (
 def make_backend(args: argparse.Namespace) -> Backend:
     kind = args.backend or guess_backend(args.model)
     if kind == "openai":
-        from repoloom.evaluate.backends.openai import OpenAIBackend
-
         return OpenAIBackend(
             args.model,
             model=getattr(args, "model_name", None),
             api_key=getattr(args, "api_key", None),
             concurrency=getattr(args, "concurrency", 8),
         )
-    from repoloom.evaluate.backends.hf import HFBackend
-
     if not Path(args.model).is_dir():
         raise ValueError(f"--model {args.model}: not a model directory (or use an http(s) URL)")
     return HFBackend(args.model, device=getattr(args, "device", None), batch_size=args.batch_size)
@@ -127,8 +126,6 @@ def generate(
     chunk = max(
         1, getattr(args, "batch_size", 8) if settings["backend"] == "hf" else 2 * args.concurrency
     )
-    from repoloom.progress import progress_bar
-
     try:
         with progress_bar("{task.description}", enabled=progress) as bar:
             ptask = bar.add_task(f"generating {bench.name}", total=n_left)

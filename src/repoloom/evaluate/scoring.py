@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from repoloom.evaluate.benchmarks import Benchmark
-from repoloom.evaluate.data import read_jsonl, write_jsonl
 from repoloom.evaluate.metrics import mean_pass_at_k
 from repoloom.evaluate.sandbox import JobResult, SandboxPool
+from repoloom.io import read_jsonl, write_jsonl
+from repoloom.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +139,6 @@ def score_samples(
 
 
 def _run_with_progress(pool: SandboxPool, jobs: list, progress: bool) -> dict[int, JobResult]:
-    from repoloom.progress import progress_bar
-
     results: dict[int, JobResult] = {}
     with progress_bar("{task.description}", enabled=progress, transient=True) as bar:
         t = bar.add_task("executing", total=len(jobs))

@@ -1,7 +1,6 @@
-"""``repoloom train --config configs/train/<stage>.yaml [key=value ...]``.
-
-(``repoloom ppl-by-length``, perplexity against position for the long-context stage, is added by
-the top-level CLI, which may import the evaluate part that the train part stands below.)"""
+"""``repoloom train --config configs/train/<stage>.yaml [key=value ...]``. (``repoloom
+ppl-by-length``, perplexity against position for the long-context stage, is
+``repoloom.evaluate.ppl_by_length``.)"""
 
 from __future__ import annotations
 

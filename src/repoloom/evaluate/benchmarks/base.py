@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from repoloom.evaluate.backends.base import cut_at_stop
+from repoloom.evaluate.backends.base import GenRequest, cut_at_stop
+from repoloom.evaluate.prompts import extract_code, render_fim
 from repoloom.evaluate.sandbox import Job, JobResult
 
 PYTHON_STOP_WORDS = ["\ndef", "\nclass", "\nif", "\n#", "\nprint"]  # PAPER_NOTES section 5
@@ -63,9 +65,6 @@ class Benchmark:
 
     def request(self, task: Task, *, instruct: bool = False, fim_family: str = "deepseek"):
         """The generation request for ``task`` (n, temperature, ... are filled by the runner)."""
-        from repoloom.evaluate.backends.base import GenRequest
-        from repoloom.evaluate.prompts import render_fim
-
         if instruct:
             msgs = [{"role": "user", "content": self.instruction(task)}]
             return GenRequest(messages=msgs, max_new_tokens=self.max_new_tokens)
@@ -80,8 +79,6 @@ class Benchmark:
     def completion_from_chat(self, task: Task, answer: str) -> str:
         """The completion (continuation of ``task.prompt``) from an instruct model's answer:
         the code block, minus everything up to the prompt's last line (the signature)."""
-        from repoloom.evaluate.prompts import extract_code
-
         code = extract_code(answer, self.language)
         sig = task.prompt.rstrip().splitlines()[-1].strip() if task.prompt.strip() else ""
         if sig:
@@ -103,6 +100,4 @@ class Benchmark:
 
     def toolchain(self) -> str:
         """Names the interpreter/compiler that runs the programs (recorded in the results)."""
-        import platform
-
         return f"python {platform.python_version()}"

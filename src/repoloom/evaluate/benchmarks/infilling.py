@@ -29,21 +29,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from repoloom.benchdata.infilling import INFILL_HUB, infill_files, infilling_records
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.benchmarks.base import Benchmark, Task, Verdict
 from repoloom.evaluate.benchmarks.humaneval import check_code
-from repoloom.evaluate.data import find_local, read_jsonl
 from repoloom.evaluate.sandbox import Job, JobResult
 
-INFILL_HUB = "loubnabnl/humaneval_infilling"
-
-
-def infill_files(stem: str) -> tuple[str, ...]:
-    """Where a set's official file may lie under ``--data-dir``: ``infilling/`` (a local benchmark
-    directory's layout), ``data/`` (a human-eval-infilling checkout) or the top level."""
-    return tuple(
-        f"{folder}{stem}.jsonl{gz}" for folder in ("infilling/", "data/", "") for gz in (".gz", "")
-    )
+__all__ = [
+    "INFILL_HUB",
+    "HumanEvalInfilling",
+    "MultiLineInfilling",
+    "RandomSpanInfilling",
+    "RandomSpanInfillingLight",
+    "SingleLineInfilling",
+    "infill_files",
+]
 
 
 class HumanEvalInfilling(Benchmark):
@@ -56,18 +56,7 @@ class HumanEvalInfilling(Benchmark):
     max_new_tokens = 512  # the longest canonical middle (multi-line) is 859 characters
 
     def load(self, data_dir: Path | None) -> list[Task]:
-        local = find_local(data_dir, *infill_files(self.stem))
-        if local is not None:
-            rows = list(read_jsonl(local))
-        else:
-            from repoloom.evaluate.hub import hub_records
-
-            rows = hub_records(
-                INFILL_HUB,
-                f"*{self.stem}.jsonl*",
-                self.stem,
-                f"--data-dir with infilling/{self.stem}.jsonl.gz",
-            )
+        rows = infilling_records(self.stem, data_dir)
         stop = ["\n"] if self.single_line else []
         return [Task(r["task_id"], r["prompt"], r, list(stop), suffix=r["suffix"]) for r in rows]
 

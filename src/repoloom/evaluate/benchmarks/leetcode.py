@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from repoloom.benchdata.leetcode import is_chinese_file, leetcode_files, leetcode_records
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.benchmarks.base import PYTHON_STOP_WORDS, Benchmark, Task
-from repoloom.evaluate.data import DataNotFound, read_jsonl
 from repoloom.evaluate.prompts import extract_code
 from repoloom.evaluate.sandbox import Job, JobResult
 
@@ -52,54 +52,16 @@ IMPORT_HEADER = (
 # released harness words it without the report's "to".
 COT_SENTENCE = "You need first write a step-by-step outline and then write the code."
 
-# A released file is named after its version (``20240121-Jul.jsonl``, ``20240121-Jul-zh.jsonl``);
-# outside a ``leetcode/`` folder only such names are taken, so a data directory holding other
-# benchmarks' JSONL files is never read as LeetCode.
-_RELEASED_NAME = re.compile(r"^\d{8}-[\w.-]+\.jsonl$")
 _FENCED_PYTHON = re.compile(r"```python\n(.*?)\n```", flags=re.S)
 
-
-def is_chinese_file(path: Path) -> bool:
-    return path.name.endswith("-zh.jsonl")
-
-
-def leetcode_files(data_dir: Path | None, chinese: bool) -> list[Path]:
-    """The released file(s) of one language: ``data_dir`` is the ``.jsonl`` file itself, its
-    ``data/`` folder, DeepSeek's repository / ``Evaluation/`` / ``LeetCode/`` tree, or a
-    directory with a ``leetcode/`` folder. The first of these folders holding files of the
-    language is used."""
-    which = "Chinese (-zh.jsonl)" if chinese else "English"
-    if data_dir is not None and data_dir.is_file():
-        if is_chinese_file(data_dir) != chinese:
-            other = "leetcode" if chinese else "leetcode-zh"
-            raise ValueError(
-                f"{data_dir} is the {'English' if chinese else 'Chinese'} LeetCode file; "
-                f"this benchmark reads the {which} one (use {other} for this file)"
-            )
-        return [data_dir]
-    if data_dir is not None:
-        candidates = [
-            (data_dir / "leetcode", True),
-            (data_dir, False),
-            (data_dir / "data", False),
-            (data_dir / "LeetCode" / "data", False),
-            (data_dir / "Evaluation" / "LeetCode" / "data", False),
-        ]
-        for folder, any_name in candidates:
-            if not folder.is_dir():
-                continue
-            files = [
-                f
-                for f in sorted(folder.glob("*.jsonl"))
-                if is_chinese_file(f) == chinese and (any_name or _RELEASED_NAME.match(f.name))
-            ]
-            if files:
-                return files
-    raise DataNotFound(
-        f"LeetCode contest ({which}): no released file found. Pass --data-dir (or "
-        "REPOLOOM_DATA) naming the released 20240121-Jul.jsonl, its data/ folder, DeepSeek-"
-        "Coder's Evaluation/ tree, or a directory with a leetcode/ folder; it has no hub copy"
-    )
+__all__ = [
+    "COT_SENTENCE",
+    "IMPORT_HEADER",
+    "LeetCode",
+    "extract_answer_code",
+    "is_chinese_file",
+    "leetcode_files",
+]
 
 
 def extract_answer_code(answer: str, prompt_sft: str = "") -> str:
@@ -140,8 +102,8 @@ class LeetCode(Benchmark):
     def load(self, data_dir: Path | None) -> list[Task]:
         tasks: list[Task] = []
         origin: dict[str, Path] = {}
-        for f in leetcode_files(data_dir, self.chinese):
-            for rec in read_jsonl(f):
+        for f, records in leetcode_records(data_dir, self.chinese):
+            for rec in records:
                 missing = [k for k in ("task_id", "test") if k not in rec]
                 if missing or not (rec.get("prompt_sft") or rec.get("prompt")):
                     raise ValueError(f"{f}: record without {missing or 'prompt/prompt_sft'}")

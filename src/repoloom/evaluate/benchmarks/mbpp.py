@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from repoloom.benchdata.mbpp import MBPP_HUB, load_mbpp_records, local_mbpp
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.benchmarks.base import Benchmark, Task
-from repoloom.evaluate.data import find_local, read_jsonl
+from repoloom.evaluate.prompts import extract_code
 from repoloom.evaluate.sandbox import Job
 
 FEW_SHOT_IDS = (2, 3, 4)
 TEST_RANGE = range(11, 511)  # tasks 11-510
+
+__all__ = ["MBPP", "MBPP_HUB", "build_prompt", "load_mbpp_records", "local_mbpp"]
 
 
 def _block(rec: dict, with_code: bool) -> str:
@@ -28,23 +31,6 @@ def _block(rec: dict, with_code: bool) -> str:
 
 def build_prompt(shots: list[dict], rec: dict) -> str:
     return "".join(_block(s, True) + "\n" for s in shots) + _block(rec, False)
-
-
-MBPP_HUB = "google-research-datasets/mbpp"
-
-
-def local_mbpp(data_dir: Path | None) -> Path | None:
-    return find_local(data_dir, "mbpp/mbpp.jsonl", "mbpp/mbpp.jsonl.gz", "mbpp.jsonl")
-
-
-def load_mbpp_records(data_dir: Path | None) -> list[dict]:
-    """Every MBPP record (all fields), from the local copy or else the public hub."""
-    local = local_mbpp(data_dir)
-    if local is not None:
-        return list(read_jsonl(local))
-    from repoloom.evaluate.hub import hub_records
-
-    return hub_records(MBPP_HUB, "full/*", "MBPP", "--data-dir with mbpp/mbpp.jsonl")
 
 
 @register("mbpp")
@@ -78,8 +64,6 @@ class MBPP(Benchmark):
         return f"{rec['text'].strip()}\nYour code should pass these tests:\n\n{tests}"
 
     def completion_from_chat(self, task: Task, answer: str) -> str:
-        from repoloom.evaluate.prompts import extract_code
-
         return extract_code(answer, "python")
 
     def job(self, task: Task, completion: str, timeout: float) -> Job:

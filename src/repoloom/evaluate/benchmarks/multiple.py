@@ -15,9 +15,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repoloom.benchdata.multiple import multiple_records
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.benchmarks.base import Benchmark, Task, Verdict
-from repoloom.evaluate.data import DataNotFound, find_local, read_jsonl
 from repoloom.evaluate.sandbox import Job, JobResult, Limits
 
 JAVATUPLES = "/usr/share/java/javatuples.jar"
@@ -216,28 +216,16 @@ class MultiPLE(Benchmark):
         self.language = lang.key
 
     def load(self, data_dir: Path | None) -> list[Task]:
-        fname = f"humaneval-{self.lang.key}.jsonl"
-        local = find_local(data_dir, f"humaneval/{fname}", f"multipl-e/{fname}", fname)
-        if local is not None:
-            rows = list(read_jsonl(local))
-        else:
-            from repoloom.evaluate.hub import hub_records
-
-            rows = hub_records(
-                "nuprl/MultiPL-E",
-                f"humaneval-{self.lang.key}/*",
-                f"MultiPL-E {self.lang.name}",
-                f"--data-dir with humaneval/{fname}",
+        rows = multiple_records(self.lang.key, data_dir, f"MultiPL-E {self.lang.name}")
+        return [
+            Task(
+                str(rec.get("name") or rec.get("task_id")),
+                rec["prompt"],
+                dict(rec),
+                list(rec.get("stop_tokens") or []),
             )
-        tasks = []
-        for rec in rows:
-            tid = rec.get("name") or rec.get("task_id")
-            if not tid or "prompt" not in rec or "tests" not in rec:
-                raise DataNotFound(f"{fname}: record without name/prompt/tests")
-            tasks.append(
-                Task(str(tid), rec["prompt"], dict(rec), list(rec.get("stop_tokens") or []))
-            )
-        return tasks
+            for rec in rows
+        ]
 
     def job(self, task: Task, completion: str, timeout: float) -> Job:
         program = task.data["prompt"] + completion + "\n" + task.data["tests"]

@@ -6,13 +6,13 @@ GSM-Hard, SVAMP, ASDiv, MAWPS and TabMWP."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from repoloom.benchdata.pal_math import SETS, MathSet, math_records
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.benchmarks.base import Benchmark, Task, Verdict
-from repoloom.evaluate.data import DataNotFound, read_json_records
 from repoloom.evaluate.mathgrade import last_boxed, math_equal
+from repoloom.evaluate.prompts import extract_code
 from repoloom.evaluate.sandbox import Job, JobResult
 
 # Few-shot examples (written for repoloom) in the PAL style: a function that computes the
@@ -48,14 +48,7 @@ def solution():
 """
 STOP = ["\nQuestion:", "\n\n\n", "\nprint(", "\nif __name__"]
 
-
-@dataclass(frozen=True)
-class MathSet:
-    key: str
-    files: tuple[str, ...]  # relative to the data dir; a glob for several files
-    question: Callable[[dict], str]
-    answer: Callable[[dict], object]
-    hub: tuple[str, str] | None = None  # (dataset repo, file pattern)
+__all__ = ["PAL_PROMPT", "READERS", "SETS", "MathSet", "PalMath", "math_records"]
 
 
 def _tab_question(r: dict) -> str:
@@ -65,91 +58,20 @@ def _tab_question(r: dict) -> str:
     ]
 
 
-SETS: dict[str, MathSet] = {
-    s.key: s
-    for s in (
-        MathSet(
-            "gsm8k",
-            ("pal-math/gsm8k/test.json", "gsm8k/test.jsonl", "gsm8k/test.json"),
-            lambda r: r["question"],
-            lambda r: str(r["answer"]).split("####")[-1].strip(),
-            ("openai/gsm8k", "main/test-*"),
-        ),
-        MathSet(
-            "math",
-            ("pal-math/math/test.json", "math/test.jsonl", "math/test.json"),
-            lambda r: r["problem"],
-            lambda r: last_boxed(r["solution"]),
-        ),
-        MathSet(
-            "gsm-hard",
-            ("pal-math/gsm-hard/test.json",),
-            lambda r: r["input"],
-            lambda r: r["target"],
-            ("reasoning-machines/gsm-hard", "*.jsonl"),
-        ),
-        MathSet(
-            "svamp",
-            ("pal-math/svamp/test.json",),
-            lambda r: f"{r['Body'].strip()} {r['Question'].strip()}",
-            lambda r: r["Answer"],
-        ),
-        MathSet(
-            "asdiv",
-            ("pal-math/asdiv/test.json",),
-            lambda r: f"{r['body'].strip()} {r['question'].strip()}",
-            lambda r: r["answer"],
-        ),
-        MathSet("mawps", ("pal-math/mawps/*.jsonl",), lambda r: r["input"], lambda r: r["target"]),
-        MathSet(
-            "tabmwp",
-            ("pal-math/tabmwp/test.json", "pal-math/tabmwp/problems_test.json"),
-            _tab_question,
-            lambda r: r["answer"],
-        ),
-    )  # fmt: skip
+# How to read each set's records (benchdata.pal_math.SETS says where they lie): the question
+# put to the model and the reference answer.
+Reader = tuple[Callable[[dict], str], Callable[[dict], object]]
+READERS: dict[str, Reader] = {
+    "gsm8k": (lambda r: r["question"], lambda r: str(r["answer"]).split("####")[-1].strip()),
+    "math": (lambda r: r["problem"], lambda r: last_boxed(r["solution"])),
+    "gsm-hard": (lambda r: r["input"], lambda r: r["target"]),
+    "svamp": (lambda r: f"{r['Body'].strip()} {r['Question'].strip()}", lambda r: r["Answer"]),
+    "asdiv": (lambda r: f"{r['body'].strip()} {r['question'].strip()}", lambda r: r["answer"]),
+    "mawps": (lambda r: r["input"], lambda r: r["target"]),
+    "tabmwp": (_tab_question, lambda r: r["answer"]),
 }
-
-
-def _records(path: Path) -> list[dict]:
-    import json
-
-    text = path.read_text(encoding="utf-8").lstrip()
-    if text.startswith("{") and "\n" not in text.strip():
-        obj = json.loads(text)  # TabMWP: one object keyed by problem id (or a one-row JSONL)
-        if isinstance(obj, dict) and obj and all(isinstance(v, dict) for v in obj.values()):
-            return [{"_id": k, **v} for k, v in obj.items()]
-        return [obj]
-    return read_json_records(path)
-
-
-def math_records(
-    spec: MathSet, data_dir: Path | None, what: str = ""
-) -> tuple[list[tuple[str, dict]], str]:
-    """(task id, raw record) of a math set from the local copy, else its public hub; and where
-    they came from. Also used by corpus decontamination (repoloom.corpus.decontam)."""
-    what = what or f"pal-{spec.key}"
-    rows: list[tuple[str, dict]] = []
-    where: list[str] = []
-    if data_dir is not None:
-        for pattern in spec.files:
-            for path in sorted(data_dir.glob(pattern)):
-                stem = path.parent.name if path.name.startswith(("test", "problems")) else path.stem
-                rows += [(f"{stem}/{r.get('_id', i)}", r) for i, r in enumerate(_records(path))]
-                where.append(str(path))
-            if rows:
-                break
-    if rows:
-        return rows, ", ".join(where)
-    if spec.hub is None:
-        raise DataNotFound(
-            f"{what}: no local copy (--data-dir with {spec.files[0]}) and no public source "
-            "configured for it"
-        )
-    from repoloom.evaluate.hub import hub_records
-
-    recs = hub_records(*spec.hub, what, f"--data-dir with {spec.files[0]}")
-    return [(f"{spec.key}/{i}", r) for i, r in enumerate(recs)], f"hub:{spec.hub[0]}"
+if READERS.keys() != SETS.keys():
+    raise RuntimeError("every PAL math set of benchdata needs a reader here")
 
 
 class PalMath(Benchmark):
@@ -157,6 +79,7 @@ class PalMath(Benchmark):
 
     def __init__(self, spec: MathSet) -> None:
         self.spec = spec
+        self.question, self.answer = READERS[spec.key]
         self.name = f"pal-{spec.key}"
         self.description = f"PAL math on {spec.key}: program answers, numeric/symbolic equality"
 
@@ -164,8 +87,8 @@ class PalMath(Benchmark):
         rows, _ = math_records(self.spec, data_dir, self.name)
         tasks = []
         for tid, r in rows:
-            q = self.spec.question(r)
-            gold = self.spec.answer(r)
+            q = self.question(r)
+            gold = self.answer(r)
             if gold is None:
                 continue  # no reference answer: not scorable
             data = {"question": q, "answer": str(gold)}
@@ -184,8 +107,6 @@ class PalMath(Benchmark):
         )
 
     def completion_from_chat(self, task: Task, answer: str) -> str:
-        from repoloom.evaluate.prompts import extract_code
-
         return extract_code(answer, "python")
 
     def job(self, task: Task, completion: str, timeout: float) -> Job:

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from repoloom.evaluate.crossfile import benchmark as _benchmark  # noqa: F401,E402  (registers)
 from repoloom.evaluate.crossfile import cli as _cli  # noqa: F401,E402  (adds eval commands)
-from repoloom.evaluate.crossfile.builder import CrossfilePoint, build_points, load_source
+from repoloom.evaluate.crossfile.builder import build_points, load_source
 from repoloom.evaluate.crossfile.context import MODES, crossfile_context
 from repoloom.evaluate.crossfile.metrics import score_line
+from repoloom.evaluate.crossfile.point import CrossfilePoint
 
 __all__ = [
     "MODES",

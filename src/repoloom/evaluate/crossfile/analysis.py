@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import io
+import pathlib
 from dataclasses import dataclass, field
 from functools import cache
+
+from repoloom.evaluate.crossfile.metrics import keywords
 
 GRAMMARS: dict[str, tuple[str, str]] = {
     "python": ("tree_sitter_python", "language"),
@@ -507,9 +511,6 @@ def _declarator(node, language: str, in_func: bool, names: FileNames, bound: set
 # Names too generic to witness a cross-file dependency even when another file defines them:
 # builtins and the methods of the standard containers/strings of each language.
 def _python_common() -> frozenset[str]:
-    import io
-    import pathlib
-
     names = set(dir(builtins))
     for typ in (str, bytes, list, dict, set, tuple, int, float, object, Exception):
         names.update(dir(typ))
@@ -545,6 +546,4 @@ def common_names(language: str) -> frozenset[str]:
         "typescript": frozenset(_COMMON_TS.split()),
         "c-sharp": frozenset(_COMMON_CS.split()),
     }[language]
-    from repoloom.evaluate.crossfile.metrics import keywords
-
     return base | keywords(language)

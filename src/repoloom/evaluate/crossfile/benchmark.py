@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from repoloom.benchdata.built import crossfile_file as data_file
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.benchmarks.base import Benchmark, Task, Verdict
 from repoloom.evaluate.crossfile.context import (
@@ -31,24 +32,9 @@ from repoloom.evaluate.crossfile.context import (
     token_counter,
 )
 from repoloom.evaluate.crossfile.metrics import first_line, score_line
-from repoloom.evaluate.data import DataNotFound, read_jsonl
+from repoloom.evaluate.prompts import extract_code
 from repoloom.evaluate.sandbox import Job, JobResult
-
-DEFAULT_FILE = "crossfile.jsonl"
-
-
-def data_file(data_dir: Path | None) -> Path:
-    if data_dir is None:
-        raise DataNotFound(
-            "crossfile has no public download: build it with `repoloom eval crossfile-build "
-            "REPO... --out FILE.jsonl` and pass --data-dir FILE.jsonl"
-        )
-    if data_dir.is_file():
-        return data_dir
-    for candidate in (data_dir / DEFAULT_FILE, data_dir / "crossfile" / DEFAULT_FILE):
-        if candidate.is_file():
-            return candidate
-    raise DataNotFound(f"no {DEFAULT_FILE} in {data_dir} (made by `repoloom eval crossfile-build`)")
+from repoloom.io import read_jsonl
 
 
 @register("crossfile")
@@ -124,8 +110,6 @@ class CrossfileBenchmark(Benchmark):
         )
 
     def completion_from_chat(self, task: Task, answer: str) -> str:
-        from repoloom.evaluate.prompts import extract_code
-
         return first_line(extract_code(answer, task.data.get("language", "")))
 
     def job(self, task: Task, completion: str, timeout: float) -> Job | None:

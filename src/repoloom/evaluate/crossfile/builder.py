@@ -26,49 +26,31 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repoloom.corpus.config import CorpusConfig
+from repoloom.corpus.languages import identify_language
+from repoloom.corpus.repo import load_repository
+from repoloom.corpus.sources import TaskOptions, expand_source, iter_repository_files
+from repoloom.corpus.steps import StepLog, decode_files
 from repoloom.evaluate.crossfile.analysis import (
     SUPPORTED_LANGUAGES,
     FileNames,
     analyze,
     common_names,
 )
+from repoloom.evaluate.crossfile.context import DEPS_STORE_CHARS, repo_context
+from repoloom.evaluate.crossfile.heldout import (
+    DEFAULT_MAX_SHARED_SHARE,
+    check_heldout,
+    load_corpus_index,
+)
+from repoloom.evaluate.crossfile.point import CrossfilePoint
+from repoloom.io import write_jsonl
+from repoloom.progress import progress_bar
 
 DEFAULT_LANGUAGES = ("python", "java", "typescript", "c-sharp")
 MAX_LINE_CHARS = 200
 MIN_NAME_CHARS = 2
 _COMMENT_STARTS = ("#", "//", "/*", "*", "'''", '"""')
-
-
-@dataclass
-class CrossfilePoint:
-    """One completion point. ``groundtruth`` is one line without its trailing newline;
-    ``left_context`` ends with the newline before it; ``right_context`` starts after it."""
-
-    task_id: str
-    repo: str
-    path: str
-    language: str
-    left_context: str
-    groundtruth: str
-    right_context: str
-    crossfile_names: list[str]
-    line: int = 0  # 0-based line number of the ground truth in the file
-    definitions: dict[str, list[str]] = field(default_factory=dict)  # name -> defining files
-
-    def to_record(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_record(cls, rec: Mapping[str, Any]) -> CrossfilePoint:
-        names = {f for f in cls.__dataclass_fields__}
-        missing = {"task_id", "path", "language", "left_context", "groundtruth"} - set(rec)
-        if missing:
-            raise ValueError(f"not a cross-file point record (missing {sorted(missing)})")
-        kw = {k: rec[k] for k in names if k in rec}
-        kw.setdefault("repo", "")
-        kw.setdefault("right_context", "")
-        kw.setdefault("crossfile_names", [])
-        return cls(**kw)
 
 
 @dataclass
@@ -81,22 +63,13 @@ class Repository:
 def load_source(source: str | Path) -> Repository:
     """A repository directory or archive (.tar.gz, .tgz, .zip, ...), read as the corpus
     builder reads it (``repoloom.corpus.repo.load_repository`` for directories)."""
-    from repoloom.corpus.sources import TaskOptions, expand_source
-
     path = Path(source)
     if path.is_dir():
-        from repoloom.corpus.repo import load_repository
-
         repo = load_repository(path)
         return Repository(path.resolve().name, repo.texts, repo.languages)
     tasks = expand_source(str(source), TaskOptions())
     if len(tasks) != 1 or tasks[0].kind != "archive":
         raise ValueError(f"{source}: expected a repository directory or archive")
-    from repoloom.corpus.config import CorpusConfig
-    from repoloom.corpus.languages import identify_language
-    from repoloom.corpus.sources import iter_repository_files
-    from repoloom.corpus.steps import StepLog, decode_files
-
     config = CorpusConfig()
     task = tasks[0]
     docs = decode_files(task.name, iter_repository_files(task, config.read), config, StepLog())
@@ -130,8 +103,6 @@ def analyze_repository(
     repo: Repository, languages: Sequence[str] = SUPPORTED_LANGUAGES
 ) -> RepoAnalysis:
     """Names of every file of the supported languages, and the dependency edges."""
-    from repoloom.evaluate.crossfile.context import repo_context
-
     names: dict[str, FileNames] = {}
     providers: dict[str, set[str]] = {}
     local_modules = frozenset(
@@ -303,15 +274,6 @@ def build_benchmark(
     """Points of every repository in ``sources`` with their cross-file fragments, to ``out``
     (JSONL). With ``exclude_corpus``, repositories in that training corpus (by name or
     content) are refused and files of the corpus are not used as completion files."""
-    from repoloom.evaluate.crossfile.context import DEPS_STORE_CHARS, repo_context
-    from repoloom.evaluate.crossfile.heldout import (
-        DEFAULT_MAX_SHARED_SHARE,
-        check_heldout,
-        load_corpus_index,
-    )
-    from repoloom.evaluate.data import write_jsonl
-    from repoloom.progress import progress_bar
-
     _check_languages(languages)
     if max_points < 1 or max_per_file < 1:
         raise ValueError("--max-points-per-repo and --max-points-per-file must be >= 1")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from repoloom.errors import UserError
 from repoloom.evaluate.cli import add_eval_command
+from repoloom.evaluate.crossfile.analysis import SUPPORTED_LANGUAGES
+from repoloom.evaluate.crossfile.builder import build_benchmark
 
 
 def _languages(text: str) -> tuple[str, ...]:
-    from repoloom.evaluate.crossfile.analysis import SUPPORTED_LANGUAGES
-
     langs = tuple(x.strip() for x in text.split(",") if x.strip())
     bad = [x for x in langs if x not in SUPPORTED_LANGUAGES]
     if not langs or bad:
@@ -51,9 +52,6 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from repoloom.cli import UserError
-    from repoloom.evaluate.crossfile.builder import build_benchmark
-
     try:
         summary = build_benchmark(
             args.repos,

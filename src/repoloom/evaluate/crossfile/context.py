@@ -32,12 +32,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from repoloom.corpus.assemble import render_file
-
-if TYPE_CHECKING:
-    from repoloom.evaluate.crossfile.builder import CrossfilePoint
+from repoloom.corpus.deps import PARSED_LANGUAGES, parse_dependencies
+from repoloom.corpus.order import order_files
+from repoloom.evaluate.crossfile.point import CrossfilePoint
 
 MODES = ("none", "bm25", "deps")
 CHUNK_LINES = 10
@@ -133,9 +133,6 @@ class RepoContext:
         return self._chunks[path]
 
     def _dependency_index(self) -> None:
-        from repoloom.corpus.deps import PARSED_LANGUAGES, parse_dependencies
-        from repoloom.corpus.order import order_files
-
         result = parse_dependencies(self.files, self.languages)
         deps: dict[str, list[str]] = {}
         for importer, imported in result.edges:

@@ -15,8 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
+
+from repoloom.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ def long_sequences(data: str | Path, seq_len: int, samples: int) -> tuple[Any, d
     import numpy as np
     import torch
 
-    from repoloom.tokenize.shards import IndexedShard
+    from repoloom.tokenize.shards import IndexedShard  # numpy: not at `repoloom` start-up
 
     root = Path(data)
     prefixes = sorted(p.with_suffix("") for p in root.rglob("*.idx")) if root.is_dir() else []
@@ -84,8 +87,6 @@ def position_nll(model_dir: str, seqs: Any, device: Any, progress: Any = None) -
 
 
 def bucketize(nll: Any, bucket: int) -> list[dict[str, float]]:
-    import math
-
     out = []
     for start in range(0, len(nll), bucket):
         mean = float(nll[start : start + bucket].mean())
@@ -113,8 +114,6 @@ def _run(args: argparse.Namespace) -> int:
         TextColumn,
         TimeRemainingColumn,
     )
-
-    from repoloom.cli import UserError
 
     for m in args.model:
         if not (Path(m) / "config.json").exists():
