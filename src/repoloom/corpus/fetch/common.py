@@ -14,7 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from repoloom.corpus.fetch.manifest import STATE_DIR, FetchError, ShaMismatchError
+from repoloom.corpus.fetch.manifest import (
+    STATE_DIR,
+    Artefact,
+    FetchedEntry,
+    FetchError,
+    ShaMismatchError,
+)
 
 log = logging.getLogger("repoloom.corpus.fetch")
 
@@ -71,7 +77,7 @@ def check_sha(path: Path, expected: str | None, what: str, allow_unpinned: bool)
     return actual
 
 
-def archive_stats(path: Path) -> tuple[int, int, dict[str, list[int]]]:
+def archive_stats(path: Path) -> Stats:
     files = 0
     size = 0
     exts: dict[str, list[int]] = {}
@@ -100,7 +106,7 @@ def archive_stats(path: Path) -> tuple[int, int, dict[str, list[int]]]:
     return files, size, exts
 
 
-def tree_stats(root: Path) -> tuple[int, int, dict[str, list[int]]]:
+def tree_stats(root: Path) -> Stats:
     files = 0
     size = 0
     exts: dict[str, list[int]] = {}
@@ -116,6 +122,48 @@ def tree_stats(root: Path) -> tuple[int, int, dict[str, list[int]]]:
             slot[0] += 1
             slot[1] += s
     return files, size, exts
+
+
+Stats = tuple[int, int, dict[str, list[int]]]  # files, bytes, extension -> [files, bytes]
+
+
+def add_extensions(into: dict[str, list[int]], exts: dict[str, list[int]]) -> None:
+    """Add per-extension [files, bytes] counts into ``into``."""
+    for k, (c, b) in exts.items():
+        slot = into.setdefault(k, [0, 0])
+        slot[0] += c
+        slot[1] += b
+
+
+def fetched_entry(
+    a: Artefact,
+    *,
+    name: str,
+    sha: str,
+    artefact: Path,
+    outputs: list[str],
+    kind: str,
+    stats: Stats,
+    skipped: bool = False,
+    extra: dict | None = None,
+) -> FetchedEntry:
+    """What fetching ``a`` produced: its outputs and their statistics."""
+    n_files, n_bytes, exts = stats
+    return FetchedEntry(
+        name=name,
+        source=a.source,
+        package=a.package,
+        version=a.version,
+        sha256=sha,
+        artefact_bytes=artefact.stat().st_size,
+        outputs=outputs,
+        kind=kind,
+        n_files=n_files,
+        n_bytes=n_bytes,
+        skipped=skipped,
+        extensions=exts,
+        extra=extra or {},
+    )
 
 
 def _ext(name: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from repoloom.corpus.fetch.common import (
     Workspace,
     check_sha,
+    fetched_entry,
     log,
     only_new_file,
     run_tool,
@@ -197,18 +198,7 @@ def fetch_deb(ws: Workspace, download: DebDownload, a: Artefact) -> FetchedEntry
     final = ws.out / a.name
     safe_rmtree(final)
     extra = extract_deb(deb, final, a.subdir)
-    n_files, n_bytes, exts = tree_stats(final)
-    return FetchedEntry(
-        name=a.name,
-        source=a.source,
-        package=a.package,
-        version=a.version,
-        sha256=sha,
-        artefact_bytes=deb.stat().st_size,
-        outputs=[a.name],
-        kind="directory",
-        n_files=n_files,
-        n_bytes=n_bytes,
-        extensions=exts,
-        extra=extra,
-    )
+    return fetched_entry(
+        a, name=a.name, sha=sha, artefact=deb, outputs=[a.name], kind="directory",
+        stats=tree_stats(final), extra=extra,
+    )  # fmt: skip

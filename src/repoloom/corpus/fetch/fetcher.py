@@ -15,8 +15,10 @@ from typing import Any
 
 from repoloom.corpus.fetch.common import (
     Workspace,
+    add_extensions,
     archive_stats,
     check_sha,
+    fetched_entry,
     safe_rmtree,
     sha256_file,
 )
@@ -165,21 +167,10 @@ class _Fetcher:
         return self._archive_entry(a, final, sha, skipped=False)
 
     def _archive_entry(self, a: Artefact, path: Path, sha: str, skipped: bool) -> FetchedEntry:
-        n_files, n_bytes, exts = archive_stats(path)
-        return FetchedEntry(
-            name=path.name,
-            source=a.source,
-            package=a.package,
-            version=a.version,
-            sha256=sha,
-            artefact_bytes=path.stat().st_size,
-            outputs=[path.name],
-            kind="archive",
-            n_files=n_files,
-            n_bytes=n_bytes,
-            skipped=skipped,
-            extensions=exts,
-        )
+        return fetched_entry(
+            a, name=path.name, sha=sha, artefact=path, outputs=[path.name], kind="archive",
+            stats=archive_stats(path), skipped=skipped,
+        )  # fmt: skip
 
 
 def _entry_from_record(rec: dict[str, Any], skipped: bool) -> FetchedEntry:
@@ -260,10 +251,7 @@ def write_lock(
 ) -> Path:
     totals_ext: dict[str, list[int]] = {}
     for e in entries:
-        for k, (c, b) in e.extensions.items():
-            slot = totals_ext.setdefault(k, [0, 0])
-            slot[0] += c
-            slot[1] += b
+        add_extensions(totals_ext, e.extensions)
     lock = {
         "lock_version": LOCK_VERSION,
         "manifest": manifest.name,

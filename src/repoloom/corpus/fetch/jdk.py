@@ -13,7 +13,9 @@ from typing import Any
 
 from repoloom.corpus.fetch.common import (
     Workspace,
+    add_extensions,
     check_sha,
+    fetched_entry,
     log,
     run_tool,
     safe_rmtree,
@@ -115,21 +117,8 @@ def fetch_jdk(ws: Workspace, download: DebDownload, a: Artefact) -> FetchedEntry
         f, s, e = tree_stats(ws.out / n)
         files += f
         size += s
-        for k, (c, b) in e.items():
-            slot = exts.setdefault(k, [0, 0])
-            slot[0] += c
-            slot[1] += b
-    return FetchedEntry(
-        name=a.name,
-        source=a.source,
-        package=a.package,
-        version=a.version,
-        sha256=sha,
-        artefact_bytes=src_zip.stat().st_size,
-        outputs=names,
-        kind="directory",
-        n_files=files,
-        n_bytes=size,
-        extensions=exts,
-        extra=extra,
-    )
+        add_extensions(exts, e)
+    return fetched_entry(
+        a, name=a.name, sha=sha, artefact=src_zip, outputs=names, kind="directory",
+        stats=(files, size, exts), extra=extra,
+    )  # fmt: skip
