@@ -208,3 +208,25 @@ def test_train_takes_overrides(tmp_path, monkeypatch, capsys):
     assert (cfg.max_steps, cfg.lora.dropout, cfg.lr) == (3, 0.1, 1e-4)
     assert main(["train", "--config", config, "lora.rank=8"]) == 2
     assert "lora.rank: unknown setting" in capsys.readouterr().err
+
+
+def test_loader_and_errors_are_ground_floor():
+    """repoloom.config and repoloom.errors import nothing of repoloom (every layer may use them),
+    and the fetch package imports nothing above the corpus part."""
+    import ast
+
+    src = ROOT / "src" / "repoloom"
+
+    def imported(path: Path) -> set[str]:
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+        return {n for n in names if n.split(".")[0] == "repoloom"}
+
+    assert imported(src / "config.py") == set() and imported(src / "errors.py") == set()
+    allowed = ("repoloom.corpus", "repoloom.errors", "repoloom.io", "repoloom.progress")
+    for path in (src / "corpus" / "fetch").glob("*.py"):
+        assert all(n.startswith(allowed) for n in imported(path)), path.name
