@@ -102,7 +102,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     order.set_defaults(func=cmd_order, intermixed="overrides")
 
     config = commands.add_parser(
-        "config", help="print the default configuration (a starting point to copy)"
+        "config",
+        help="print the configuration (the defaults, or --config with KEY=VALUE overrides): "
+        "a starting point to copy",
     )
     config.add_argument("--config", help="YAML config to print with the defaults filled in")
     config.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
