@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from repoloom.corpus import fetch as F
-from repoloom.corpus.fetch_cli import register_fetch
+from repoloom.corpus.fetch.cli import register_fetch
 
 
 def _sha(path: Path) -> str:

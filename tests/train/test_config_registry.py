@@ -41,7 +41,7 @@ def test_yaml_and_overrides(tmp_path) -> None:
     )
     assert cfg.max_steps == 7 and cfg.rope_theta == 1e5 and cfg.decay_points == [0.5]
     assert cfg.rope_scaling_factor == 4.0 and cfg.seq_len == 16384
-    with pytest.raises(ValueError, match="unknown config key"):
+    with pytest.raises(ValueError, match="max_stpes: unknown setting"):
         load_config("configs/train/tiny.yaml", ["max_stpes=3"])
     with pytest.raises(ValueError, match="integer"):
         load_config("configs/train/tiny.yaml", ["max_steps=2.5"])

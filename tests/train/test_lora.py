@@ -36,7 +36,7 @@ def test_lora_keys_in_yaml_and_overrides(tmp_path: Path) -> None:
     for bad, message in [
         (["lora.r=8"], "needs init_from"),
         (["init_from=x", "lora.r=8", "lora.targets=q,qkv"], "unknown projection 'qkv'"),
-        (["lora.rank=8"], "unknown config key 'lora.rank'"),
+        (["lora.rank=8"], "lora.rank: unknown setting"),
         (["init_from=x", "lora.r=8", "lora.dropout=1.5"], "lora.dropout"),
         (["lora.r=-1"], "lora.r must be >= 0"),
     ]:

@@ -7,7 +7,24 @@ import json
 import os
 import sys
 
-from repoloom.cli import UserError
+from repoloom.config import ConfigError, flag_settings, split_sources_and_overrides
+from repoloom.corpus.config import CorpusConfig, dump_config, load_config
+from repoloom.corpus.deps import PARSED_LANGUAGES, parse_dependencies
+from repoloom.corpus.fetch.cli import register_fetch
+from repoloom.corpus.order import order_repository
+from repoloom.corpus.repo import load_repository
+from repoloom.corpus.sources import SourceError, expand_sources
+from repoloom.errors import UserError
+
+# Flags that set a config field: argparse dest -> dotted key. `--order-mode paper` and
+# `order.mode=paper` are the same override (flags first, then KEY=VALUE, over the --config YAML).
+BUILD_FLAGS = {
+    "order_mode": "order.mode",
+    "benchmarks_dir": "decontam.benchmarks_dir",
+    "decontam_hub": "decontam.hub",
+}
+ORDER_FLAGS = {"mode": "order.mode"}
+OVERRIDES_HELP = "config overrides, e.g. dedup.threshold=0.8 (see `repoloom corpus config`)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,10 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Each SOURCE is a repository directory, a git URL, an archive (.tar.gz, .tgz, .tar.xz, "
             ".zip; PyPI sdists, npm tarballs) or a Stack-layout table (.parquet, .jsonl: one row per "
-            "file with repository name, path and content)."
+            "file with repository name, path and content). An argument KEY=VALUE that is not an "
+            "existing path overrides a config key: dedup.threshold=0.8 screening.quality=false."
         ),
     )
-    build.add_argument("sources", nargs="*", metavar="SOURCE")
+    build.add_argument("sources", nargs="*", metavar="SOURCE | KEY=VALUE")
     build.add_argument(
         "--repos-dir",
         action="append",
@@ -71,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="--executor ray: the cluster (auto, ray://host:port); default: start a local runtime",
     )
     build.add_argument("--no-progress", action="store_true")
-    build.set_defaults(func=cmd_build)
+    build.set_defaults(func=cmd_build, intermixed="sources")
 
     order = commands.add_parser(
         "order", help="print one repository's files in sample order, with dependency edges"
@@ -80,29 +98,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     order.add_argument("--mode", choices=["scc", "paper"], default=None)
     order.add_argument("--json", action="store_true", help="machine-readable output")
     order.add_argument("--config", help="YAML config")
-    order.set_defaults(func=cmd_order)
+    order.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
+    order.set_defaults(func=cmd_order, intermixed="overrides")
 
     config = commands.add_parser(
-        "config", help="print the default configuration (a starting point to copy)"
+        "config",
+        help="print the configuration (the defaults, or --config with KEY=VALUE overrides): "
+        "a starting point to copy",
     )
-    config.set_defaults(func=cmd_config)
+    config.add_argument("--config", help="YAML config to print with the defaults filled in")
+    config.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
+    config.set_defaults(func=cmd_config, intermixed="overrides")
 
-    try:
-        from repoloom.corpus.fetch_cli import register_fetch
-    except ModuleNotFoundError as exc:
-        if exc.name != "repoloom.corpus.fetch_cli":
-            raise
-    else:
-        register_fetch(commands)
+    register_fetch(commands)
 
     corpus.set_defaults(func=lambda args: corpus.print_help() or 2)
 
 
-def _load_config(path: str | None):
-    from repoloom.corpus.config import ConfigError, load_config
-
+def _load_config(
+    args: argparse.Namespace, flags: dict[str, str], overrides: list[str]
+) -> CorpusConfig:
+    """--config YAML, then the flags that set config fields, then KEY=VALUE overrides."""
     try:
-        return load_config(path)
+        return load_config(args.config, overrides, settings=flag_settings(args, flags))
     except ConfigError as exc:
         raise UserError(str(exc)) from exc
 
@@ -118,18 +136,13 @@ def funnel_line(steps: list[dict]) -> str:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from repoloom.corpus.build import BuildError, build_corpus
-    from repoloom.corpus.sources import SourceError, expand_sources
+    from repoloom.corpus.build import BuildError, build_corpus  # heavy: pyarrow
 
-    config = _load_config(args.config)
-    if args.order_mode:
-        config.order.mode = args.order_mode
-    config.decontam.hub = True if args.decontam_hub else config.decontam.hub
-    if args.benchmarks_dir:
-        config.decontam.benchmarks_dir = args.benchmarks_dir
-    elif config.decontam.enabled and not config.decontam.benchmarks_dir:
+    sources, overrides = split_sources_and_overrides(args.sources)
+    config = _load_config(args, BUILD_FLAGS, overrides)
+    if config.decontam.enabled and not config.decontam.benchmarks_dir:
         config.decontam.benchmarks_dir = os.environ.get("REPOLOOM_DATA") or None
-    if not args.sources and not args.repos_dir:
+    if not sources and not args.repos_dir:
         raise UserError("give at least one SOURCE or --repos-dir")
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
@@ -147,7 +160,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             from repoloom.corpus.ray_executor import build_corpus_ray
 
             result = build_corpus_ray(
-                args.sources,
+                sources,
                 args.out,
                 config,
                 repos_dirs=args.repos_dir,
@@ -158,7 +171,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                 keep_work=args.keep_work,
             )
         else:
-            tasks = expand_sources(args.sources, args.repos_dir, columns)
+            tasks = expand_sources(sources, args.repos_dir, columns)
             result = build_corpus(
                 tasks,
                 args.out,
@@ -189,12 +202,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_order(args: argparse.Namespace) -> int:
-    from repoloom.corpus.deps import PARSED_LANGUAGES, parse_dependencies
-    from repoloom.corpus.order import order_repository
-    from repoloom.corpus.repo import load_repository
-
-    config = _load_config(args.config)
-    mode = args.mode or config.order.mode
+    config = _load_config(args, ORDER_FLAGS, args.overrides)
+    mode = config.order.mode
     if not os.path.isdir(args.repo):
         raise UserError(f"{args.repo} is not a directory")
     repo = load_repository(args.repo, config)
@@ -244,7 +253,5 @@ def cmd_order(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from repoloom.corpus.config import CorpusConfig, dump_config
-
-    print(dump_config(CorpusConfig()), end="")
+    print(dump_config(_load_config(args, {}, args.overrides)), end="")
     return 0

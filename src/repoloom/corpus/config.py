@@ -2,7 +2,9 @@
 
 `configs/corpus/default.yaml` spells out every default; a user copies it and changes values.
 Unknown keys and wrongly typed values are errors that name the full key
-(``filters.max_avg_line_length: expected a number, got 'abc'``) rather than being ignored.
+(``filters.max_avg_line_length: expected a number, got 'abc'``) rather than being ignored. The
+loading, type rules and ``KEY=VALUE`` overrides are :mod:`repoloom.config`'s (the one loader); this
+module holds the settings and the checks beyond a single value's type.
 """
 
 from __future__ import annotations
@@ -10,20 +12,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
-import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from repoloom import config as config_loader
 from repoloom.codebase.config import OrderConfig, ReadConfig
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or of the wrong type; the message names the key."""
-
+from repoloom.config import ConfigError
 
 # The ten languages the issues name for dependency parsing (and hence for syntax screening).
 DEPENDENCY_PARSER_LANGUAGES = (
@@ -209,64 +207,13 @@ _CHOICES = {
 }
 
 
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    origin = typing.get_origin(annotation)
-    if dataclasses.is_dataclass(annotation):
-        return _from_dict(annotation, value, key)
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
-    if annotation is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
-    if origin is list:
-        (item_type,) = typing.get_args(annotation)
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return [_coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if value is None:
-            return None
-        return _coerce(value, args[0], key)
-    raise ConfigError(f"{key}: unsupported setting type {annotation!r}")  # pragma: no cover
-
-
-def _from_dict(cls: type, data: Any, prefix: str = "") -> Any:
-    where = prefix or "top level"
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping of settings, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        key = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
-        raise ConfigError(f"{key}: unknown setting (known here: {', '.join(sorted(names))})")
-    kwargs = {}
-    for name in names & set(data):
-        key = f"{prefix}.{name}" if prefix else name
-        value = _coerce(data[name], hints[name], key)
-        if key in _CHOICES and value not in _CHOICES[key]:
-            raise ConfigError(f"{key}: expected one of {', '.join(_CHOICES[key])}, got {value!r}")
-        kwargs[name] = value
-    return cls(**kwargs)
-
-
 def config_from_dict(data: dict[str, Any]) -> CorpusConfig:
     """Validate a parsed YAML mapping into a CorpusConfig (missing keys keep their defaults)."""
-    config = _from_dict(CorpusConfig, data)
+    return _checked(config_loader.from_dict(CorpusConfig, data, choices=_CHOICES))
+
+
+def _checked(config: CorpusConfig) -> CorpusConfig:
+    """Checks beyond a value's type that no section's __post_init__ makes."""
     if "{path}" not in config.order.header_template:
         raise ConfigError("order.header_template: must contain {path}")
     for key in ("read.max_file_bytes", "output.rows_per_part", "order.max_sample_bytes"):
@@ -276,23 +223,16 @@ def config_from_dict(data: dict[str, Any]) -> CorpusConfig:
     return config
 
 
-def load_config(path: str | Path | None) -> CorpusConfig:
-    """Load a YAML config file; None gives the defaults."""
-    if path is None:
-        return CorpusConfig()
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return config_from_dict(data if data is not None else {})
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+def load_config(
+    path: str | Path | None,
+    overrides: Sequence[str] = (),
+    *,
+    settings: Mapping[str, Any] | None = None,
+) -> CorpusConfig:
+    """Load a YAML config file (None: the defaults), then flag ``settings`` (dotted key -> value)
+    and ``KEY=VALUE`` ``overrides`` (``dedup.threshold=0.8``), all checked by one loader."""
+    config = config_loader.load(CorpusConfig, path, overrides, settings=settings, choices=_CHOICES)
+    return _checked(config)
 
 
 def dump_config(config: CorpusConfig) -> str:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from repoloom.benchdata.local import DataNotFound, data_dir
-from repoloom.cli import UserError
+from repoloom.errors import UserError
 from repoloom.evaluate import benchmarks
 from repoloom.evaluate.ppl_by_length import add_arguments as add_ppl_by_length_arguments
 from repoloom.evaluate.runner import generate

@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from repoloom.cli import UserError
+from repoloom.errors import UserError
 
 log = logging.getLogger(__name__)
 

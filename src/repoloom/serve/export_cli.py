@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from repoloom.cli import UserError
+from repoloom.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

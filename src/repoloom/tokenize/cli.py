@@ -10,7 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from repoloom.cli import UserError
+from repoloom.config import ConfigError, flag_settings, from_dict
+from repoloom.errors import UserError
+from repoloom.progress import progress_bar
+from repoloom.tokenize.gguf_import import GGUFImportError, import_gguf
+from repoloom.tokenize.readers import CorpusError, detect_kind
+from repoloom.tokenize.train import train_tokenizer
 
 _SPEC = re.compile(
     r"^(?:(?P<name>[A-Za-z0-9_.-]+)=)?(?:(?P<kind>samples|text|stackexchange|markdown):)?(?P<path>.+)$"
@@ -68,8 +73,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from repoloom.tokenize.gguf_import import GGUFImportError, import_gguf
-
     try:
         summary = import_gguf(args.gguf, args.out)
     except GGUFImportError as exc:
@@ -79,8 +82,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def parse_corpus_specs(specs: list[str], shares: list[str] | None) -> list:
-    from repoloom.tokenize.pipeline import CorpusSpec
-    from repoloom.tokenize.readers import CorpusError, detect_kind
+    from repoloom.tokenize.pipeline import CorpusSpec  # heavy: numpy
 
     out = []
     used: set[str] = set()
@@ -126,9 +128,15 @@ def parse_corpus_specs(specs: list[str], shares: list[str] | None) -> list:
     return out
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from repoloom.tokenize.train import train_tokenizer
+# Flags that are TokenizeSettings fields: argparse dest -> field (one mapping, no copying).
+TOKENIZE_FLAGS = {
+    name: name
+    for name in ("seq_len", "fim_rate", "spm_rate", "seed", "fim_unit", "header_template",
+                 "mix_tokens")
+}  # fmt: skip
 
+
+def cmd_train(args: argparse.Namespace) -> int:
     corpora = parse_corpus_specs(args.corpus, None)
     try:
         summary = train_tokenizer(
@@ -146,8 +154,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def tokenize_progress() -> tuple[Any, Callable[[int, int, dict | None], None]]:
     """A progress bar (chunks and tokens) and the ``run_tokenize`` callback that drives it."""
-    from repoloom.progress import progress_bar
-
     bar = progress_bar("tokenize", "chunks {task.fields[tokens]:,} tokens")
     task = bar.add_task("tokenize", total=None, tokens=0)
     seen = {"tokens": 0}
@@ -161,20 +167,18 @@ def tokenize_progress() -> tuple[Any, Callable[[int, int, dict | None], None]]:
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
-    from repoloom.tokenize.pipeline import TokenizeError, TokenizeSettings, run_tokenize
+    from repoloom.tokenize.pipeline import (  # heavy: numpy
+        TokenizeError,
+        TokenizeSettings,
+        run_tokenize,
+    )
 
     corpora = parse_corpus_specs(args.corpus, args.shares)
-    settings = TokenizeSettings(
-        tokenizer=str(args.tokenizer.resolve()),
-        seq_len=args.seq_len,
-        fim_rate=args.fim_rate,
-        spm_rate=args.spm_rate,
-        seed=args.seed,
-        fim_unit=args.fim_unit,
-        header_template=args.header_template,
-        mix_tokens=args.mix_tokens,
-        corpora=corpora,
-    )
+    values = {"tokenizer": str(args.tokenizer.resolve()), "corpora": corpora}
+    try:
+        settings = from_dict(TokenizeSettings, {**values, **flag_settings(args, TOKENIZE_FLAGS)})
+    except ConfigError as exc:
+        raise UserError(str(exc)) from exc
     bar, progress = tokenize_progress()
     with bar:
         try:

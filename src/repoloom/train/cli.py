@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
+
+from repoloom.errors import UserError
+from repoloom.train.config import load_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,19 +25,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", help="YAML file with TrainConfig keys")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train, intermixed="overrides")
 
 
 def _train(args: argparse.Namespace) -> int:
-    from repoloom.cli import UserError
-    from repoloom.train.config import load_config
-
     try:
         cfg = load_config(args.config, args.overrides)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from exc
 
-    import torch.distributed as dist
+    import torch.distributed as dist  # heavy: torch (and repoloom.train.train imports it)
 
     from repoloom.train.train import train
 
@@ -59,10 +60,6 @@ def _train(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m repoloom.train.cli --config ... key=value``: the train command alone, without
     the other parts' command modules (for bare GPU images that lack their dependencies)."""
-    import sys
-
-    from repoloom.cli import UserError
-
     parser = argparse.ArgumentParser(prog="repoloom-train")
     parser.add_argument("--config")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")

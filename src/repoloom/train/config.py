@@ -4,16 +4,18 @@ registry of named model shapes (PAPER_NOTES section 4).
 Everything a run needs is in :class:`TrainConfig`; the YAML files under ``configs/train/`` only set
 fields of it, so ``repoloom train --config configs/train/tiny.yaml max_steps=10`` and editing the
 YAML are the same thing. Unknown keys are an error (a typo must not silently train the default).
+Loading and the type rules are :mod:`repoloom.config`'s (the one loader of every command).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from repoloom import config as config_loader
 
 # The release's special-token ids (PAPER_NOTES section 2): BOS 32013, EOS 32014, <|EOT|> 32021.
 RELEASE_VOCAB_SIZE = 32256
@@ -238,121 +240,31 @@ class TrainConfig:
             self.lora.target_modules()
 
 
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Convert a YAML / command-line value to the field's declared type."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key)
-    if origin is list:
-        if isinstance(value, str):
-            value = [v for v in value.strip("[]").split(",") if v.strip()]
-        if not isinstance(value, list | tuple):
-            raise ValueError(f"{key}: expected a list, got {value!r}")
-        return [_coerce(v, args[0], key) for v in value]
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("1", "true", "yes", "on"):
-            return True
-        if str(value).lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{key}: expected true/false, got {value!r}")
-    if annotation is int:
-        if isinstance(value, bool):
-            raise ValueError(f"{key}: expected an integer, got {value!r}")
-        as_float = float(value)
-        if as_float != int(as_float):
-            raise ValueError(f"{key}: expected an integer, got {value!r}")
-        return int(as_float)
-    if annotation is float:
-        return float(value)  # YAML 1.1 reads "1e5" as a string; float() takes it
-    if annotation is str:
-        return str(value)
-    return value
-
-
-# Fields that are dataclasses of their own: set as a YAML mapping or as `section.key=value`.
-_SECTIONS: dict[str, type] = {"lora": LoraSettings}
-
-
-def _flatten_sections(values: dict[str, Any]) -> list[tuple[str, Any]]:
-    """``{"lora": {"r": 8}}`` -> ``[("lora.r", 8)]``; other keys unchanged, order kept."""
-    flat: list[tuple[str, Any]] = []
-    for key, value in values.items():
-        if key in _SECTIONS:
-            if dataclasses.is_dataclass(value) and not isinstance(value, type):
-                value = dataclasses.asdict(value)
-            if not isinstance(value, dict):
-                raise ValueError(f"{key}: expected a mapping such as {{r: 8}}, got {value!r}")
-            flat.extend((f"{key}.{k}", v) for k, v in value.items())
-        else:
-            flat.append((key, value))
-    return flat
-
-
 def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
     """Return ``base`` (or the defaults) with ``values`` applied, coerced and validated.
 
     Section fields (``lora``) take a mapping or dotted keys: ``{"lora": {"r": 8}}`` and
     ``{"lora.r": 8}`` are the same."""
-    hints = typing.get_type_hints(TrainConfig)
-    cfg = dataclasses.replace(base) if base is not None else TrainConfig()
-    for section, cls in _SECTIONS.items():  # never share a section object with `base`
-        setattr(cfg, section, dataclasses.replace(getattr(cfg, section)) if base else cls())
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    for key, value in _flatten_sections(values):
-        if "." in key:
-            section, sub = key.split(".", 1)
-            if section not in _SECTIONS:
-                raise ValueError(f"unknown config key {key!r}")
-            obj = getattr(cfg, section)
-            sub_hints = typing.get_type_hints(type(obj))
-            if sub not in sub_hints:
-                raise ValueError(f"unknown config key {key!r}")
-            setattr(obj, sub, _coerce(value, sub_hints[sub], key))
-        elif key not in known:
-            raise ValueError(f"unknown config key {key!r}")
-        else:
-            setattr(cfg, key, _coerce(value, hints[key], key))
+    if base is None:
+        cfg = config_loader.from_dict(TrainConfig, values)
+    else:
+        cfg = config_loader.replace(base, settings=values)
     cfg.validate()
     return cfg
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """Parse ``key=value`` strings; values go through YAML so ``a=[0.8,0.9]`` is a list."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
-        key, raw = item.split("=", 1)
-        try:
-            out[key.strip()] = yaml.safe_load(raw) if raw != "" else None
-        except yaml.YAMLError:
-            out[key.strip()] = raw
-    return out
+    """Parse ``key=value`` strings into values read as YAML (``a=[0.8,0.9]`` is a list), without
+    a config class to check them against; :func:`load_config` parses for each field's type."""
+    pairs = (config_loader.split_override(item) for item in items)
+    return {key: config_loader.yaml_value(text) for key, text in pairs}
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config (or start from the defaults) and apply ``key=value`` overrides."""
-    import yaml
-
-    values: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"config file not found: {p}")
-        loaded = yaml.safe_load(p.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{p}: expected a mapping of config keys")
-        values.update(loaded)
-    values.update(parse_overrides(overrides or []))
-    return config_from_dict(values)
+    cfg = config_loader.load(TrainConfig, path, overrides or ())
+    cfg.validate()
+    return cfg
 
 
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from repoloom.benchdata.built import heldout_file as data_file
 from repoloom.benchdata.local import data_dir as resolve_data_dir
-from repoloom.cli import UserError
+from repoloom.errors import UserError
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.cli import add_eval_command
 from repoloom.evaluate.crossfile.builder import load_source

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from repoloom.cli import UserError
+from repoloom.errors import UserError
 from repoloom.evaluate.cli import add_eval_command
 from repoloom.evaluate.crossfile.analysis import SUPPORTED_LANGUAGES
 from repoloom.evaluate.crossfile.builder import build_benchmark
