@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from . import c_family, csharp, go, java, javascript, php, python, rust
+from . import c_family, csharp, go, java, javascript, kotlin, php, python, ruby, rust, scala
 from ._base import MAX_PARSE_CHARS, Found, Repo
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 _MODULES: tuple[ModuleType, ...] = (python, java, c_family, csharp, javascript, go, rust, php)
+_MODULES += (kotlin, ruby, scala)
 _REGISTRY: dict[str, ModuleType] = {lang: mod for mod in _MODULES for lang in mod.LANGUAGES}
 
 PARSED_LANGUAGES: frozenset[str] = frozenset(_REGISTRY)
