@@ -44,6 +44,9 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
     "go": ("tree_sitter_go", "language"),
     "rust": ("tree_sitter_rust", "language"),
     "php": ("tree_sitter_php", "language_php"),
+    "kotlin": ("tree_sitter_kotlin", "language"),
+    "ruby": ("tree_sitter_ruby", "language"),
+    "scala": ("tree_sitter_scala", "language"),
 }
 SYNTAX_LANGUAGES = frozenset({"python", *(k for k in _GRAMMARS if k != "tsx")})
 
@@ -62,6 +65,9 @@ _FUNCTION_NODES = frozenset(
         "function_item",  # rust
         "func_literal",  # go
         "lambda_expression",
+        "lambda_literal",  # kotlin (its functions are function_declaration)
+        "method",  # ruby
+        "singleton_method",  # ruby `def self.x`
     }
 )
 
