@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -115,12 +116,12 @@ def ours(files: dict[str, str], languages: dict[str, str | None], language: str)
 RUBY_REFERENCE = Path(__file__).resolve().parent / "deps_ruby_reference.rb"
 
 
-def reference_ruby(root: Path, languages: dict[str, str | None]) -> set:
+def reference_ruby(root: Path, languages: dict[str, str | None]) -> tuple[set, set]:
     paths = sorted(p for p, lang in languages.items() if lang == "ruby")
     proc = subprocess.run(["ruby", str(RUBY_REFERENCE), str(root)],
                           input="\n".join(paths), capture_output=True, text=True, check=True)  # fmt: skip
     rows = json.loads(proc.stdout)["edges"]
-    return {(a, b) for a, b in rows if languages.get(b) == "ruby" and a != b}
+    return {(a, b) for a, b in rows if languages.get(b) == "ruby" and a != b}, set()
 
 
 # --------------------------------------------------------------------- kotlin and scala (AST)
@@ -146,9 +147,45 @@ def _source_set(path: str) -> str:
     return parts[0] if len(parts) > 1 else ""
 
 
-def _choose(importer: str, files: list[str]) -> list[str]:
+def _choose(importer: str, files: list[str], platform: set[str] = frozenset()) -> list[str]:
+    """Kotlin `expect`/`actual` copies: all of them; else the importer's source set's copy, or
+    every copy when it has none."""
+    copies = [f for f in files if f in platform]
+    if len(copies) > 1:
+        return copies
     same = [f for f in files if _source_set(f) == _source_set(importer)]
     return same or files
+
+
+_DECLARING = frozenset(
+    {
+        "class_declaration",
+        "object_declaration",
+        "function_declaration",
+        "variable_declaration",
+        "class_definition",
+        "object_definition",
+        "trait_definition",
+        "function_definition",
+        "enum_definition",
+        "type_definition",
+    }
+)
+
+
+def _scala_choose(importer: str, files: list[str]) -> list[str]:
+    """Cross-built copies (`scala-2/`, `scala-3/`, `scala-2.13+/`): the importer's version's copy
+    when it is version-specific, all of them from shared code; else as `_choose`."""
+
+    def version(path: str) -> str | None:
+        return next((p for p in path.split("/")[:-1] if re.fullmatch(r"scala-\d.*", p)), None)
+
+    if len(files) > 1 and all(version(f) for f in files):
+        mine = version(importer)
+        if mine is None:
+            return files
+        return [f for f in files if version(f) == mine] or files
+    return _choose(importer, files)
 
 
 def _references(node, skip_types: frozenset[str], member_parent: dict[str, int]) -> set[str]:
@@ -162,6 +199,15 @@ def _references(node, skip_types: frozenset[str], member_parent: dict[str, int])
             continue
         if n.type in ("identifier", "type_identifier", "simple_identifier"):
             parent = n.parent
+            if (
+                parent is not None
+                and parent.type in _DECLARING
+                and (
+                    parent.child_by_field_name("name") == n
+                    or (parent.type == "variable_declaration" and parent.named_children[0] == n)
+                )
+            ):
+                continue  # the name a declaration introduces
             index = member_parent.get(parent.type) if parent is not None else None
             if index is None or parent.named_children.index(n) < index:
                 out.add(_text(n))
@@ -172,17 +218,21 @@ def _references(node, skip_types: frozenset[str], member_parent: dict[str, int])
 
 def _kotlin_file(parser, text: str) -> dict:
     root = parser.parse(text.encode("utf-8", "surrogatepass")).root_node
-    pkg, imports, decls = "", [], set()
+    pkg, imports, decls, platform = "", [], set(), False
     for child in root.named_children:
         if child.type == "package_header":
             pkg = "".join(_text(child.named_children[0]).split())
-        elif child.type == "import":
+            continue
+        if child.type == "import":
             ids = [c for c in child.named_children]
             name = "".join(_text(ids[0]).split()) if ids else ""
             star = _text(child).replace(" ", "").rstrip().endswith(".*")
             alias = _text(ids[1]) if len(ids) > 1 and ids[1].type == "identifier" else None
             imports.append((name, star, alias))
-        elif child.type in ("class_declaration", "object_declaration", "function_declaration"):
+        mods = next((c for c in child.named_children if c.type == "modifiers"), None)
+        if mods is not None and {"expect", "actual"} & set(_text(mods).split()):
+            platform = True
+        if child.type in ("class_declaration", "object_declaration", "function_declaration"):
             name = child.child_by_field_name("name")
             if name is not None:
                 decls.add(_text(name))
@@ -196,10 +246,17 @@ def _kotlin_file(parser, text: str) -> dict:
                     decls.add(_text(var.named_children[0]))
     refs = _references(root, frozenset({"package_header", "import"}), {"navigation_expression": 1})
     # A user type `a.b.C` is a chain of identifiers: only its first one is a simple name.
-    return {"pkg": pkg, "imports": imports, "decls": decls, "refs": refs}
+    return {
+        "pkg": pkg,
+        "imports": imports,
+        "decls": decls,
+        "refs": refs,
+        "platform": platform,
+        "broken": root.has_error,
+    }
 
 
-def reference_kotlin(files: dict[str, str], languages: dict[str, str | None]) -> set:
+def reference_kotlin(files: dict[str, str], languages: dict[str, str | None]) -> tuple[set, set]:
     parser = _parser("kotlin")
     info = {p: _kotlin_file(parser, t) for p, t in files.items() if languages.get(p) == "kotlin"}
     fq: dict[str, list[str]] = defaultdict(list)
@@ -208,6 +265,7 @@ def reference_kotlin(files: dict[str, str], languages: dict[str, str | None]) ->
         for d in sorted(f["decls"]):
             fq[f"{f['pkg']}.{d}" if f["pkg"] else d].append(path)
             by_pkg[f["pkg"]][d].append(path)
+    platform = {p for p, f in info.items() if f["platform"]}
     edges: set = set()
     for path, f in info.items():
         explicit: set[str] = set()
@@ -216,18 +274,19 @@ def reference_kotlin(files: dict[str, str], languages: dict[str, str | None]) ->
             if star and name in by_pkg:
                 for d, where in by_pkg[name].items():
                     if d in f["refs"]:
-                        edges.update((path, w) for w in _choose(path, where))
+                        edges.update((path, w) for w in _choose(path, where, platform))
                 continue
             explicit.add(alias or parts[-1])
             for n in range(len(parts), 0, -1):
                 where = fq.get(".".join(parts[:n]))
                 if where:
-                    edges.update((path, w) for w in _choose(path, where))
+                    edges.update((path, w) for w in _choose(path, where, platform))
                     break
         for d, where in by_pkg.get(f["pkg"], {}).items():
             if d in f["refs"] and d not in explicit:
-                edges.update((path, w) for w in _choose(path, where))
-    return {(a, b) for a, b in edges if a != b}
+                edges.update((path, w) for w in _choose(path, where, platform))
+    broken = {p for p, f in info.items() if f["broken"]}
+    return {(a, b) for a, b in edges if a != b}, broken
 
 
 def _scala_collect(node, scopes: list[str], visible: list[str], out: dict) -> None:
@@ -306,7 +365,7 @@ def _scala_import(node) -> list[tuple[list[str], list[str]]]:
     return clauses
 
 
-def reference_scala(files: dict[str, str], languages: dict[str, str | None]) -> set:
+def reference_scala(files: dict[str, str], languages: dict[str, str | None]) -> tuple[set, set]:
     parser = _parser("scala")
     info = {}
     for p, t in files.items():
@@ -317,9 +376,13 @@ def reference_scala(files: dict[str, str], languages: dict[str, str | None]) -> 
         _scala_collect(root, [""], [""], out)
         skip = frozenset({"import_declaration", "package_identifier"})
         out["refs"] = _references(root, skip, {"field_expression": 1, "stable_type_identifier": 1})
+        out["broken"] = root.has_error
         info[p] = out
     fq: dict[str, list[str]] = defaultdict(list)
     by_pkg: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for f in info.values():
+        if len(f["packages"]) > 1:  # the empty package is not visible from a named one
+            f["packages"].discard("")
     for path, f in sorted(info.items()):
         for pkg, name in sorted(f["defs"]):
             fq[f"{pkg}.{name}" if pkg else name].append(path)
@@ -341,13 +404,13 @@ def reference_scala(files: dict[str, str], languages: dict[str, str | None]) -> 
                             hit = True
                             for d, where in by_pkg[key].items():
                                 if d in f["refs"]:
-                                    edges.update((path, w) for w in _choose(path, where))
+                                    edges.update((path, w) for w in _scala_choose(path, where))
                             continue
                         parts = base if name == "_" else [*base, name]
                         for n in range(len(parts), len(base) - len(prefix), -1):
                             where = fq.get(".".join(parts[:n]))
                             if where:
-                                edges.update((path, w) for w in _choose(path, where))
+                                edges.update((path, w) for w in _scala_choose(path, where))
                                 hit = True
                                 break
                     if hit:
@@ -355,8 +418,9 @@ def reference_scala(files: dict[str, str], languages: dict[str, str | None]) -> 
         for pkg in f["packages"]:
             for d, where in by_pkg.get(pkg, {}).items():
                 if d in f["refs"]:
-                    edges.update((path, w) for w in _choose(path, where))
-    return {(a, b) for a, b in edges if a != b}
+                    edges.update((path, w) for w in _scala_choose(path, where))
+    broken = {p for p, f in info.items() if f["broken"]}
+    return {(a, b) for a, b in edges if a != b}, broken
 
 
 # -------------------------------------------------------------------------------------- main
@@ -382,12 +446,17 @@ def main(argv: list[str] | None = None) -> int:
         for repo, commit in PROJECTS[language].items():
             root = export(args.mirrors, repo, commit)
             files, languages = load(root)
-            mine, truth = ours(files, languages, language), reference(root, files, languages)
+            truth, broken = reference(root, files, languages)
+            # Files the reference's grammar cannot parse are left out on both sides (their
+            # declarations are lost in its ERROR nodes); the report lists them.
+            mine = {e for e in ours(files, languages, language) if not broken & set(e)}
+            truth = {e for e in truth if not broken & set(e)}
             r = prf(mine, truth)
             rows.append(fmt_row(f"{language}: {repo}", r, tool, f"`{commit[:12]}`"))
             report[repo] = {
                 "false_positives": sorted(mine - truth),
                 "false_negatives": sorted(truth - mine),
+                "left_out_unparsed": sorted(broken),
             }
             total_ours |= {(repo, *e) for e in mine}
             total_truth |= {(repo, *e) for e in truth}

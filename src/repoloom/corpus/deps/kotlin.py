@@ -56,11 +56,15 @@ def _clean(name: str) -> str:
     return re.sub(r"[\s`]+", "", name)
 
 
-def top_level_declarations(masked: str) -> list[str]:
-    """Names declared at brace depth 0 (object bodies and class bodies are depth >= 1)."""
+_MULTIPLATFORM = re.compile(r"\b(?:expect|actual)\b")
+
+
+def top_level_declarations(masked: str) -> list[tuple[str, bool]]:
+    """(name, is expect/actual) of the declarations at brace depth 0 (class and object bodies
+    are depth >= 1)."""
     depth = 0
     last = 0
-    names: list[str] = []
+    names: list[tuple[str, bool]] = []
     for m in _DECL.finditer(masked):
         # Parentheses count too: `val` in a constructor's parameter list is a property, not a
         # top-level declaration (`class A(val x: Int)`).
@@ -73,14 +77,23 @@ def top_level_declarations(masked: str) -> list[str]:
         raw = m.group(1) or m.group(2) or m.group(3)
         name = _clean(raw).rsplit(".", 1)[-1]
         if name and not name.startswith("<"):
-            names.append(name)
+            line_start = masked.rfind("\n", 0, m.start()) + 1
+            names.append((name, bool(_MULTIPLATFORM.search(masked, line_start, m.start()))))
     return names
+
+
+def _blank_declared_name(m: re.Match[str]) -> str:
+    group = next(g for g in (1, 2, 3) if m.group(g) is not None)
+    start, end = m.start(group) - m.start(), m.end(group) - m.start()
+    text = m.group()
+    return text[:start] + " " * (end - start) + text[end:]
 
 
 def prepare(repo: Repo) -> dict[str, Any]:
     decls: dict[str, list[str]] = {}  # fq name -> files
     packages: dict[str, dict[str, list[str]]] = {}  # package -> simple name -> files
     file_pkg: dict[str, str] = {}
+    multiplatform: set[str] = set()  # files with an `expect` or `actual` declaration
     for path in sorted(repo.paths):
         if repo.languages.get(path) not in LANGUAGES:
             continue
@@ -88,11 +101,19 @@ def prepare(repo: Repo) -> dict[str, Any]:
         m = _PACKAGE.search(masked)
         pkg = _clean(m.group(1)) if m else ""
         file_pkg[path] = pkg
-        for n in sorted(set(top_level_declarations(masked))):
+        for n, platform in sorted(set(top_level_declarations(masked))):
             fq = f"{pkg}.{n}" if pkg else n
-            decls.setdefault(fq, []).append(path)
-            packages.setdefault(pkg, {}).setdefault(n, []).append(path)
-    return {"decls": decls, "packages": packages, "file_pkg": file_pkg}
+            if path not in decls.get(fq, ()):
+                decls.setdefault(fq, []).append(path)
+                packages.setdefault(pkg, {}).setdefault(n, []).append(path)
+            if platform:
+                multiplatform.add(path)
+    return {
+        "decls": decls,
+        "packages": packages,
+        "file_pkg": file_pkg,
+        "multiplatform": multiplatform,
+    }
 
 
 def _declaration_files(ctx: dict[str, Any], parts: list[str]) -> list[str]:
@@ -104,9 +125,13 @@ def _declaration_files(ctx: dict[str, Any], parts: list[str]) -> list[str]:
     return []
 
 
-def _pick(importer: str, files: list[str]) -> list[str]:
-    """One file per declaring directory tree: the closest copy of an expect/actual pair, but every
-    file of an overload set that shares the importer's source set."""
+def _pick(ctx: dict[str, Any], importer: str, files: list[str]) -> list[str]:
+    """The files a name resolves to: every ``expect``/``actual`` copy of a multiplatform
+    declaration (the common API and its implementations all precede the user), else the copy
+    closest to the importer plus the overloads in the same directory."""
+    platform = [f for f in files if f in ctx["multiplatform"]]
+    if len(platform) > 1:
+        return sorted(platform)
     best = closest(importer, files)
     if best is None:
         return []
@@ -117,7 +142,9 @@ def _pick(importer: str, files: list[str]) -> list[str]:
 def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
     masked = repo.masked(path, STYLE)
     body = _IMPORT.sub(lambda m: " " * len(m.group()), _PACKAGE.sub("", masked, count=1))
-    idents = frozenset(_SIMPLE.findall(body))
+    # A declared name is no reference (an overload `fun Buffer.read()` in one file and
+    # `fun Source.read()` in another are independent); its uses elsewhere in the file still are.
+    idents = frozenset(_SIMPLE.findall(_DECL.sub(_blank_declared_name, body)))
     packages = ctx["packages"]
     results: list[Found] = []
     imported_simple: set[str] = set()
@@ -133,20 +160,20 @@ def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
                     f
                     for simple, files in pkg_decls.items()
                     if simple in idents
-                    for f in _pick(path, files)
+                    for f in _pick(ctx, path, files)
                 }
                 results.append(Found(tuple(sorted(targets)), True))
             else:
-                results.append(found(_pick(path, _declaration_files(ctx, parts))))
+                results.append(found(_pick(ctx, path, _declaration_files(ctx, parts))))
             continue
         imported_simple.add(_clean(m.group(3)) if m.group(3) else parts[-1])
-        results.append(found(_pick(path, _declaration_files(ctx, parts))))
+        results.append(found(_pick(ctx, path, _declaration_files(ctx, parts))))
     implicit: set[str] = set()
     own_pkg = ctx["file_pkg"].get(path, "")
     own = packages.get(own_pkg, {})
     for simple in set(own) & idents:
         if simple not in imported_simple:
-            implicit.update(_pick(path, own[simple]))
+            implicit.update(_pick(ctx, path, own[simple]))
     decls = ctx["decls"]
     for m in _QUALIFIED.finditer(body):
         pkg = _PKG_BEFORE.search(body, max(0, m.start() - 200), m.start())
@@ -154,7 +181,7 @@ def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
             continue
         files = decls.get(f"{pkg.group()}.{m.group(1)}")
         if files and pkg.group() != own_pkg:
-            implicit.update(_pick(path, files))
+            implicit.update(_pick(ctx, path, files))
     implicit.discard(path)
     if implicit:
         results.append(Found(tuple(sorted(implicit)), True, counted=False))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._base import Found, Repo, closest, found
+from ._base import Found, Repo, common_prefix_len, dirname
 
 LANGUAGES = frozenset({"scala"})
 STYLE = "java"  # //, /* */, "..." and """raw""" strings (interpolators s"", f"" keep their prefix)
@@ -32,14 +32,27 @@ _ID = r"(?:`[^`\n]+`|[A-Za-z_]\w*)"
 _QUAL = rf"{_ID}(?:[ \t]*\.[ \t]*{_ID})*"
 # One regex scans the structure: braces, package clauses, package objects, definitions, imports.
 _SCAN = re.compile(
-    r"(?P<open>\{)|(?P<close>\})"
+    r"(?P<open>\{)|(?P<close>\})|(?P<nest>[(\[])|(?P<unnest>[)\]])"
     rf"|\bpackage[ \t]+object[ \t]+(?P<pobj>{_ID})"
     rf"|\bpackage[ \t]+(?P<pkg>{_QUAL})[ \t]*(?P<pblock>\{{)?"
     rf"|\b(?:class|trait|object|enum|type|def|val|var|given)[ \t]+(?P<decl>{_ID})"
-    r"|\bimport[ \t]+(?P<imp>[^\n;]+)"
+    # An import's selector braces may span lines: `import a.b.{\n  C,\n  D\n}`.
+    r"|\bimport[ \t]+(?P<imp>[^\n;{]*+(?:\{[^{}]{0,5000}\}[^\n;]*+)?)"
 )
 _SIMPLE = re.compile(r"\.\s*[A-Za-z_]\w*|([A-Za-z_]\w*)")
 _WILDCARDS = frozenset({"_", "*", "given"})
+
+
+def _pick(importer: str, files: list[str]) -> list[str]:
+    """The copy sharing the most leading directories with the importer; on a tie, every tied copy
+    (cross-built sources: `jvm/`/`js/`/`native/` or `scala-2/`/`scala-3/` copies of one definition,
+    each build of the shared importer sees one of them)."""
+    if len(files) <= 1:
+        return list(files)
+    here = dirname(importer)
+    scores = {f: common_prefix_len(here, dirname(f)) for f in files}
+    best = max(scores.values())
+    return sorted(f for f, score in scores.items() if score == best)
 
 
 def _clean(name: str) -> str:
@@ -62,8 +75,15 @@ def _scan(masked: str) -> dict[str, Any]:
     imports: list[tuple[str, list[str]]] = []  # (raw import text, visible packages at that point)
     pobj: list[tuple[str, int]] = []  # package objects: (their package, depth of their members)
     pending_pobj: str | None = None
+    nest = 0  # parentheses and brackets: `class A(val x: Int)`, `def f[F[_]]` declare nothing
     for m in _SCAN.finditer(masked):
         kind = m.lastgroup
+        if kind == "nest":
+            nest += 1
+            continue
+        if kind == "unnest":
+            nest = max(0, nest - 1)
+            continue
         if kind == "open":
             depth += 1
             if pending_pobj is not None:
@@ -96,13 +116,18 @@ def _scan(masked: str) -> dict[str, Any]:
             if depth == pkg_depth:
                 defs.append((pkg, name))
                 pending_pobj = f"{pkg}.{name}" if pkg else name
+                visible.append(pending_pobj)  # its body sees the members of its package
             continue
         name = _clean(m.group("decl"))
+        if nest:
+            continue
         if pobj and depth == pobj[-1][1]:
             defs.append((pobj[-1][0], name))
         elif depth == pkg_depth and (depth > 0 or _line_indent(masked, m.start()) == 0):
             defs.append((pkg, name))
     packages = [s for s, _ in scopes] + visible
+    if len(set(packages)) > 1:  # code in a named package does not see the empty package
+        packages = [p for p in packages if p]
     return {"defs": defs, "imports": imports, "packages": sorted(set(packages))}
 
 
@@ -206,12 +231,12 @@ def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
                         hit = True  # a package of the repository: the definitions used
                         for simple, files in packages[base].items():
                             if simple in idents:
-                                targets.update(f for f in [closest(path, files)] if f)
+                                targets.update(_pick(path, files))
                         continue
                     parts = base_parts if name == "_" else [*base_parts, name]
-                    best = closest(path, _lookup(ctx, parts, added + 1))
-                    if best:
-                        targets.add(best)
+                    picked = _pick(path, _lookup(ctx, parts, added + 1))
+                    if picked:
+                        targets.update(picked)
                         hit = True
                 if hit:
                     break
@@ -220,9 +245,7 @@ def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
     for pkg in scan["packages"]:
         for simple, files in packages.get(pkg, {}).items():
             if simple in idents:
-                best = closest(path, files)
-                if best:
-                    implicit.add(best)
+                implicit.update(_pick(path, files))
     implicit.discard(path)
     if implicit:
         results.append(Found(tuple(sorted(implicit)), True, counted=False))
