@@ -64,6 +64,7 @@ PROJECTS = {  # language: {owner/name: commit}
         "rack/rack": "8bf4eb078498edc9105fb04add80d89c5340e60b",
         "sinatra/sinatra": "cb22afd7902b566b6eaba6c4ea89739494a65d12",
         "rubocop/rubocop": "3a42c622171794510e03999c8d55129b73c5dc8f",
+        "rails/rails": "2a2db1e8d6d104ee0611efcae7eb023af65cff34",
     },
 }
 
@@ -120,8 +121,9 @@ def reference_ruby(root: Path, languages: dict[str, str | None]) -> tuple[set, s
     paths = sorted(p for p, lang in languages.items() if lang == "ruby")
     proc = subprocess.run(["ruby", str(RUBY_REFERENCE), str(root)],
                           input="\n".join(paths), capture_output=True, text=True, check=True)  # fmt: skip
-    rows = json.loads(proc.stdout)["edges"]
-    return {(a, b) for a, b in rows if languages.get(b) == "ruby" and a != b}, set()
+    answer = json.loads(proc.stdout)
+    edges = {(a, b) for a, b in answer["edges"] if languages.get(b) == "ruby" and a != b}
+    return edges, set(answer["unparsed"])
 
 
 # --------------------------------------------------------------------- kotlin and scala (AST)
