@@ -57,7 +57,10 @@ VALID = {
     "go": ("a.go", "package a\n\nfunc F(x int) int { return x + 1 }\n"),
     "rust": ("a.rs", "fn f(x: i32) -> i32 { x + 1 }\n"),
     "php": ("a.php", "<?php function f($x) { return $x + 1; }\n"),
-    "kotlin": ("A.kt", "package a\n\nfun f(x: Int): Int = x + 1\n\nclass A {\n    val y = f(1)\n}\n"),
+    "kotlin": (
+        "A.kt",
+        "package a\n\nfun f(x: Int): Int = x + 1\n\nclass A {\n    val y = f(1)\n}\n",
+    ),
     "ruby": ("a.rb", "module A\n  def self.f(x)\n    x + 1\n  end\nend\n"),
     "scala": ("A.scala", "package a\n\nobject A {\n  def f(x: Int): Int = x + 1\n}\n"),
 }

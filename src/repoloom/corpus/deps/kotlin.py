@@ -77,8 +77,10 @@ def top_level_declarations(masked: str) -> list[tuple[str, bool]]:
         raw = m.group(1) or m.group(2) or m.group(3)
         name = _clean(raw).rsplit(".", 1)[-1]
         if name and not name.startswith("<"):
-            line_start = masked.rfind("\n", 0, m.start()) + 1
-            names.append((name, bool(_MULTIPLATFORM.search(masked, line_start, m.start()))))
+            # modifiers sit just before the keyword (a bounded look-back: linear on one-line files)
+            line_start = masked.rfind("\n", max(0, m.start() - 200), m.start()) + 1
+            start = max(line_start, m.start() - 200)
+            names.append((name, bool(_MULTIPLATFORM.search(masked, start, m.start()))))
     return names
 
 

@@ -50,7 +50,7 @@ _LOAD_PATH_DIRS = frozenset({"lib", "test", "spec"})
 
 def mask_ruby(text: str) -> str:
     """Comments and string/heredoc contents blanked (same length, newlines kept)."""
-    heredocs: list[str] = []
+    heredocs: set[str] = set()
 
     def repl(m: re.Match[str]) -> str:
         kind = m.lastgroup
@@ -59,7 +59,7 @@ def mask_ruby(text: str) -> str:
             return _blank(s)
         if kind == "s":
             return _mask_string(s, 1, 1)
-        heredocs.append(m.group("id"))  # kind "h": the body starts on the next line
+        heredocs.add(m.group("id"))  # kind "h": the body starts on the next line
         return s
 
     masked = _TOKENS.sub(repl, text)

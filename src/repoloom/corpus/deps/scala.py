@@ -60,8 +60,13 @@ def _clean(name: str) -> str:
 
 
 def _line_indent(masked: str, pos: int) -> int:
-    start = masked.rfind("\n", 0, pos) + 1
-    line = masked[start:pos]
+    """Column of the first non-blank character of the line holding ``pos``; a line start more than
+    1000 characters back counts as indented (a bounded look-back keeps one-line files linear)."""
+    window = max(0, pos - 1000)
+    newline = masked.rfind("\n", window, pos)
+    if newline < 0 and window > 0:
+        return 1
+    line = masked[newline + 1 : pos]
     return len(line) - len(line.lstrip(" \t"))
 
 
