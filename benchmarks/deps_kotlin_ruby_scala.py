@@ -404,6 +404,8 @@ def reference_scala(files: dict[str, str], languages: dict[str, str | None]) -> 
                     for name in names:
                         if name == "_" and key in by_pkg:
                             hit = True
+                            # a package object's implicits are used without being named
+                            edges.update((path, w) for w in _scala_choose(path, fq.get(key, [])))
                             for d, where in by_pkg[key].items():
                                 if d in f["refs"]:
                                     edges.update((path, w) for w in _scala_choose(path, where))

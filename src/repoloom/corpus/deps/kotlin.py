@@ -46,7 +46,9 @@ _DECL = re.compile(
     rf"|\b(?:val|var)[ \t]+(?:<[^(){{}}=\n]{{0,200}}?>[ \t]*)?"
     rf"((?:[^(){{}}=:\n]{{0,200}}?\.)?{_NAME})[ \t]*[:=\n]"
 )
-_SIMPLE = re.compile(r"\.\s*[A-Za-z_][\w]*|([A-Za-z_]\w*)")
+# An unqualified name is group 1 (a backticked name, `` `-DeprecatedOkio` ``, without its ticks)
+# or group 2; names after a `.` match the first alternative and leave both groups empty.
+_SIMPLE = re.compile(r"\.\s*(?:`[^`\n]+`|[A-Za-z_]\w*)|`([^`\n]+)`|([A-Za-z_]\w*)")
 _QUALIFIED = re.compile(r"\.([A-Za-z_]\w*)")
 _PKG_BEFORE = re.compile(r"(?<![\w.])[a-z_]\w*(?:\.[a-z_]\w*)*+\Z")
 
@@ -146,7 +148,7 @@ def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
     body = _IMPORT.sub(lambda m: " " * len(m.group()), _PACKAGE.sub("", masked, count=1))
     # A declared name is no reference (an overload `fun Buffer.read()` in one file and
     # `fun Source.read()` in another are independent); its uses elsewhere in the file still are.
-    idents = frozenset(_SIMPLE.findall(_DECL.sub(_blank_declared_name, body)))
+    idents = frozenset(a or b for a, b in _SIMPLE.findall(_DECL.sub(_blank_declared_name, body)))
     packages = ctx["packages"]
     results: list[Found] = []
     imported_simple: set[str] = set()

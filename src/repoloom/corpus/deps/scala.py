@@ -215,13 +215,20 @@ def _candidates(prefix: str, visible: list[str]) -> list[tuple[str, int]]:
     return list(out.items())
 
 
+def _blank_non_references(m: re.Match[str]) -> str:
+    """Package clauses, imports and the names definitions introduce are no references (a
+    `def hash` in one file is no use of an `object hash` in another)."""
+    if m.lastgroup in ("imp", "pkg", "pblock"):
+        return " " * len(m.group())
+    if m.lastgroup == "decl":
+        return m.group()[: m.start("decl") - m.start()]
+    return m.group()
+
+
 def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
     scan = ctx["scans"].get(path) or _scan(repo.masked(path, STYLE))
     masked = repo.masked(path, STYLE)
-    body = _SCAN.sub(
-        lambda m: " " * len(m.group()) if m.lastgroup in ("imp", "pkg", "pblock") else m.group(),
-        masked,
-    )
+    body = _SCAN.sub(_blank_non_references, masked)
     idents = frozenset(_SIMPLE.findall(body))
     packages: dict[str, dict[str, list[str]]] = ctx["packages"]
     results: list[Found] = []
@@ -237,6 +244,8 @@ def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
                         for simple, files in packages[base].items():
                             if simple in idents:
                                 targets.update(_pick(path, files))
+                        # and a package object's file (its inherited members are imported)
+                        targets.update(_pick(path, ctx["decls"].get(base, [])))
                         continue
                     parts = base_parts if name == "_" else [*base_parts, name]
                     picked = _pick(path, _lookup(ctx, parts, added + 1))
