@@ -43,9 +43,13 @@ def test_require_relative_load_paths_autoload_and_computed_paths(tmp_path):
 
 
 def test_comments_strings_heredocs_and_interpolation_are_not_requires():
-    text = "=begin\nrequire 'a'\n=end\nx = \"require 'b'\"\ny = <<-EOS\nrequire 'c'\nEOS\n"
+    text = (
+        "=begin\nrequire 'a'\n=end\nx = \"require 'b'\"\ny = <<-EOS\nrequire 'c'\nEOS\n"
+        "z = %(require \"d\")\nw = %q[require 'e']\nKernel.require 'f'\n"
+    )
     masked = mask_ruby(text)
-    assert len(masked) == len(text) and "require" not in masked.replace("x =", "")
+    assert len(masked) == len(text)
+    assert masked.count("require") == 1 and "Kernel.require ' '" in masked
 
 
 def test_monorepo_of_gems_resolves_to_the_closest_lib(tmp_path):

@@ -27,7 +27,10 @@ LANGUAGES = frozenset({"ruby"})
 _TOKENS = re.compile(
     r"(?P<c>#[^\n]*+|^=begin\b.*?(?:^=end\b[^\n]*|\Z))"
     r"|(?P<h><<[~-]?(?P<q>['\"`]?)(?P<id>[A-Za-z_]\w*)(?P=q))"
-    r"|(?P<s>\"(?:[^\"\\\n]++|\\.)*+\"|'(?:[^'\\\n]++|\\.)*+')",
+    r"|(?P<s>\"(?:[^\"\\\n]++|\\.)*+\"|'(?:[^'\\\n]++|\\.)*+'"
+    # %-literals on one line: %(...), %q[...], %Q{...}, %w<...> (`%(require "x")` is a string)
+    r"|%[qQwWiI]?(?:\((?:[^()\\\n]++|\\.)*+\)|\[(?:[^\[\]\\\n]++|\\.)*+\]"
+    r"|\{(?:[^{}\\\n]++|\\.)*+\}|<(?:[^<>\\\n]++|\\.)*+>))",
     re.S | re.M,
 )
 _STMT = re.compile(
@@ -58,7 +61,9 @@ def mask_ruby(text: str) -> str:
         if kind == "c":
             return _blank(s)
         if kind == "s":
-            return _mask_string(s, 1, 1)
+            if s[0] != "%":
+                return _mask_string(s, 1, 1)
+            return _mask_string(s, 2 if s[1] in "([{<" else 3, 1)  # keep `%(` / `%q(`
         heredocs.add(m.group("id"))  # kind "h": the body starts on the next line
         return s
 
@@ -166,7 +171,9 @@ def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
     features: dict[str, list[str]] = ctx["features"]
     results: list[Found] = []
     for m in _STMT.finditer(masked):
-        if not starts_token(masked, m.start(), "_$.:@"):
+        if not starts_token(masked, m.start(), "_$.:@") and not masked.endswith(
+            "Kernel.", 0, m.start()
+        ):
             continue
         kw = m.group("kw")
         if kw == "autoload" and not m.group("const"):
