@@ -56,16 +56,14 @@ def mask_ruby(text: str) -> str:
     heredocs: set[str] = set()
 
     def repl(m: re.Match[str]) -> str:
-        kind = m.lastgroup
         s = m.group()
-        if kind == "c":
+        if m.lastgroup == "h":  # a heredoc opener: its body starts on the next line
+            heredocs.add(m.group("id"))
+            return s
+        if m.lastgroup == "c":
             return _blank(s)
-        if kind == "s":
-            if s[0] != "%":
-                return _mask_string(s, 1, 1)
-            return _mask_string(s, 2 if s[1] in "([{<" else 3, 1)  # keep `%(` / `%q(`
-        heredocs.add(m.group("id"))  # kind "h": the body starts on the next line
-        return s
+        opener = 1 if s[0] != "%" else 2 if s[1] in "([{<" else 3  # keep `%(` / `%q(`
+        return _mask_string(s, opener, 1)
 
     masked = _TOKENS.sub(repl, text)
     if not heredocs:
