@@ -18,6 +18,8 @@ command -v go >/dev/null || need+=(golang-go)
 command -v rustc >/dev/null || need+=(rustc)
 # corpus screening: rustfmt is the Rust front end of the syntax step's second opinion.
 command -v rustfmt >/dev/null || need+=(rustfmt)
+# corpus screening: `ruby -c` is the Ruby front end (kotlinc/scalac are not used).
+command -v ruby >/dev/null || need+=(ruby)
 # serve: the llama.cpp /infill request is sent with curl (tests/serve/test_api.py).
 command -v curl >/dev/null || need+=(curl)
 # corpus fetch: npm pack for npm tarballs (make demo, tests/corpus/test_fetch.py); dpkg-deb for .deb.

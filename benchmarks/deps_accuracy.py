@@ -42,20 +42,10 @@ from rich.progress import track
 from repoloom.corpus.deps import parse_dependencies
 from repoloom.corpus.deps._base import mask
 
-CACHE = Path(os.environ.get("REPOLOOM_DEPS_BENCH", Path.home() / ".cache/repoloom/deps-bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deps_common import CACHE, fmt_row, load_repo, prf, run  # noqa: E402
+
 console = Console(stderr=True)
-
-# The languages this benchmark measures, named as the corpus builder names them.
-MEASURED = frozenset({"python", "java", "c", "cpp", "javascript", "typescript"})
-
-
-def language_of(path: str) -> str | None:
-    """The corpus builder's language of a path when this benchmark measures it, else None."""
-    from repoloom.corpus.languages import identify_language
-
-    language = identify_language(path)
-    return language if language in MEASURED else None
-
 
 PY_SDISTS = {  # name==version: (package import name, directory holding it)
     "rich==15.0.0": ("rich", ""),
@@ -100,40 +90,6 @@ TS_WHEELS = [
     "tree-sitter-javascript==0.25.0",
     "tree-sitter-typescript==0.23.2",
 ]
-
-
-def run(cmd: list[str], cwd: Path | None = None, check: bool = True) -> str:
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr[-2000:]}")
-    return p.stdout
-
-
-def load_repo(root: Path) -> tuple[dict[str, str], dict[str, str | None]]:
-    files: dict[str, str] = {}
-    langs: dict[str, str | None] = {}
-    for p in sorted(root.rglob("*")):
-        if not p.is_file() or p.is_symlink() or "node_modules" in p.parts:
-            continue
-        rel = p.relative_to(root).as_posix()
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        files[rel] = text
-        langs[rel] = language_of(rel)
-    return files, langs
-
-
-def prf(ours: set, truth: set) -> dict[str, float | int]:
-    tp = len(ours & truth)
-    return {
-        "tp": tp,
-        "fp": len(ours - truth),
-        "fn": len(truth - ours),
-        "precision": tp / len(ours) if ours else 1.0,
-        "recall": tp / len(truth) if truth else 1.0,
-    }
 
 
 # ----------------------------------------------------------------------------------- fetching
@@ -519,13 +475,6 @@ def bench_js(report: dict) -> dict:
 
 
 # -------------------------------------------------------------------------------------- main
-
-
-def fmt_row(name: str, r: dict, tool: str, corpus: str) -> str:
-    return (
-        f"| {name} | {tool} | {corpus} | {r['tp'] + r['fn']} | {r['tp'] + r['fp']} | "
-        f"{100 * r['precision']:.1f}% | {100 * r['recall']:.1f}% |"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from deps_accuracy import CACHE, load_repo, run
+from deps_common import CACHE, load_repo, run
 
 from repoloom.corpus.deps import go, parse_dependencies, php, rust
 from repoloom.corpus.deps._base import Repo

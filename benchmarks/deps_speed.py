@@ -24,9 +24,7 @@ from repoloom.corpus.deps import c_family, java, javascript, parse_dependencies,
 from repoloom.corpus.deps._base import mask, starts_token
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deps_accuracy import language_of  # noqa: E402  (the languages both benchmarks measure)
-
-CACHE = Path.home() / ".cache/repoloom/deps-bench"
+from deps_common import CACHE, language_of  # noqa: E402  (the languages both benchmarks measure)
 
 
 def corpus() -> dict[str, list[tuple[Path, list[Path]]]]:

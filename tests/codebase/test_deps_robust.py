@@ -40,6 +40,9 @@ NASTY = [
     "<?php use A\\{B, C as ; require __DIR__ . ;",
     'package main\nimport (\n "a"\n "b',
     "namespace A { namespace { class",
+    "import a.b.{C => , _\npackage object\npackage a {",
+    "=begin\nrequire 'x'\n<<~EOS\nautoload :A,\nrequire_relative File.join(__dir__,",
+    "fun <T> List<T>.\nval `x\nimport a.b.* as",
 ]
 
 # ~100-200 kB each: a regex that is quadratic on any of them takes minutes, linear ones < 1 s
@@ -55,6 +58,12 @@ PATHOLOGICAL = [
     "/" * 150_000,
     "'" * 150_000,
     "`" * 100_000,
+    "import a.{" * 20_000,
+    "<<~EOS\n" * 20_000,
+    "require File.expand_path(" * 20_000,
+    "fun <" * 30_000,
+    "val " * 40_000,
+    "class A {}; val a = 1; " * 8_000,  # many declarations on one line
 ]
 
 

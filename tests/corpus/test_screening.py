@@ -57,6 +57,12 @@ VALID = {
     "go": ("a.go", "package a\n\nfunc F(x int) int { return x + 1 }\n"),
     "rust": ("a.rs", "fn f(x: i32) -> i32 { x + 1 }\n"),
     "php": ("a.php", "<?php function f($x) { return $x + 1; }\n"),
+    "kotlin": (
+        "A.kt",
+        "package a\n\nfun f(x: Int): Int = x + 1\n\nclass A {\n    val y = f(1)\n}\n",
+    ),
+    "ruby": ("a.rb", "module A\n  def self.f(x)\n    x + 1\n  end\nend\n"),
+    "scala": ("A.scala", "package a\n\nobject A {\n  def f(x: Int): Int = x + 1\n}\n"),
 }
 BROKEN = {
     "python": "def f(x:\n    return x +\n",
@@ -69,6 +75,9 @@ BROKEN = {
     "go": "package a\n\nfunc F(x int) int { return x + \n",
     "rust": "fn f(x: i32) -> i32 { x + \n",
     "php": "<?php function f($x) { return $x + ; \n",
+    "kotlin": "package a\n\nfun f(x: Int): Int { return x + ; \n",
+    "ruby": "module A\n  def self.f(x\n    x + \n  end\n",
+    "scala": "package a\n\nobject A {\n  def f(x: Int): Int = x + \n",
 }
 
 
@@ -79,7 +88,8 @@ def test_syntax_screening_for_each_language(language):
     bad = doc("broken_" + path, BROKEN[language], language)
     assert syntax_verdict(good).error_share == 0.0
     assert syntax_verdict(bad).error_share > 0.0
-    kept, log = screen([good, bad], **OFF, syntax_max_error_share=0.0)
+    # Kotlin, Ruby and Scala are screened when the config names them (not by default).
+    kept, log = screen([good, bad], **OFF, syntax_max_error_share=0.0, syntax_languages=[language])
     assert kept == [path]
     assert log.removed[0].reason == f"syntax-error:{language}"
     assert log.counts["syntax"][f"checked:{language}"] == 2

@@ -20,6 +20,8 @@ referee of benchmarks/syntax_precision.py.
     go          gofmt -e
     rust        rustfmt (rustc's parser; stdin: out-of-line modules are not followed)
     php         php -l
+    ruby        ruby -c                         (no kotlinc/scalac here: Kotlin and Scala files
+                                                flagged by tree-sitter get no verdict, kept)
     c-sharp     mcs --parse                     (Mono: C# 7 syntax; newer syntax is rejected,
                                                 so a C# verdict of "reject" only confirms)
 
@@ -73,6 +75,7 @@ TOOLS: dict[str, tuple[str, ...]] = {
     "rust": ("rustfmt",),
     "php": ("php",),
     "c-sharp": ("mcs",),
+    "ruby": ("ruby",),
 }
 
 
@@ -287,6 +290,9 @@ class FrontEnds:
                     verdicts[doc.path] = self._stdin_tool(cmd, doc.text, "rustfmt")
                 elif doc.language == "php":
                     verdicts[doc.path] = self._stdin_tool(["php", "-n", "-l"], doc.text, "php -l")
+                elif doc.language == "ruby":
+                    cmd = ["ruby", "--disable=gems", "-c"]
+                    verdicts[doc.path] = self._stdin_tool(cmd, doc.text, "ruby -c")
                 elif doc.language == "c-sharp":
                     cmd = ["mcs", "--parse", "-langversion:experimental", str(paths[doc.path])]
                     verdicts[doc.path] = self._stdin_tool(cmd, "", "mcs --parse")
