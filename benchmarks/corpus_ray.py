@@ -55,11 +55,11 @@ def main() -> int:
 
     import ray
 
+    from repoloom.codebase.sources import expand_sources
     from repoloom.corpus.build import build_corpus
     from repoloom.corpus.config import CorpusConfig
     from repoloom.corpus.dedup import resolve_bands
     from repoloom.corpus.ray_executor import build_corpus_ray
-    from repoloom.corpus.sources import expand_sources
 
     config = CorpusConfig()
     config.decontam.hub = False  # offline machine: HumanEval from the wheel + local files only

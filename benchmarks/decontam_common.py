@@ -47,7 +47,7 @@ MAX_BYTES = 1_000_000
 def corpus_files(root: Path) -> Iterator[tuple[str, str, str]]:
     """(project, path, text) of every UTF-8 text file with a language under `root`: archives
     (.tar.gz/.tgz/.zip) and directories, one project each (what `--repos-dir` reads)."""
-    from repoloom.corpus.languages import identify_language
+    from repoloom.codebase.languages import identify_language
 
     for entry in sorted(root.iterdir()):
         if entry.name.startswith(".") or entry.name.endswith(".json"):

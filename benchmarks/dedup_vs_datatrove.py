@@ -116,7 +116,7 @@ def fetch(cache: Path) -> list[Path]:
 
 
 def read_archive(path: Path) -> dict[str, str]:
-    from repoloom.corpus.languages import identify_language
+    from repoloom.codebase.languages import identify_language
 
     files = {}
     if path.suffix == ".zip":

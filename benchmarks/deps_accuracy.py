@@ -1,6 +1,6 @@
 """Dependency extraction measured against each toolchain's own view of the same real code.
 
-Precision and recall of the intra-repository edges of ``repoloom.corpus.deps.parse_dependencies``
+Precision and recall of the intra-repository edges of ``repoloom.codebase.deps.parse_dependencies``
 per language, against:
 - Python: grimp 3.19 (``build_graph``, direct imports between the modules of one package);
 - C/C++: ``gcc -MM -MG`` with the ``-I`` dirs of each project's setup.py; gcc reports the
@@ -39,8 +39,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import track
 
-from repoloom.corpus.deps import parse_dependencies
-from repoloom.corpus.deps._base import mask
+from repoloom.codebase.deps import parse_dependencies
+from repoloom.codebase.deps._base import mask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deps_common import CACHE, fmt_row, load_repo, prf, run  # noqa: E402

@@ -17,7 +17,7 @@ MEASURED = frozenset({"python", "java", "c", "cpp", "javascript", "typescript"})
 
 def language_of(path: str) -> str | None:
     """The corpus builder's language of a path when this benchmark measures it, else None."""
-    from repoloom.corpus.languages import identify_language
+    from repoloom.codebase.languages import identify_language
 
     language = identify_language(path)
     return language if language in MEASURED else None

@@ -1,6 +1,6 @@
 """Kotlin, Ruby and Scala dependency edges measured against an independent view of the same code.
 
-Precision and recall of the intra-repository edges of ``repoloom.corpus.deps.parse_dependencies``
+Precision and recall of the intra-repository edges of ``repoloom.codebase.deps.parse_dependencies``
 per language, on real projects pinned by commit, against:
 - Ruby: Ruby itself. ``RubyVM::AbstractSyntaxTree`` (Ruby's own parser) finds every call of
   ``require``/``require_relative``/``load``/``autoload``; a string argument is taken as is, a
@@ -46,8 +46,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deps_common import fmt_row, prf  # noqa: E402
 
-from repoloom.corpus.deps import parse_dependencies  # noqa: E402
-from repoloom.corpus.languages import identify_language  # noqa: E402
+from repoloom.codebase.deps import parse_dependencies  # noqa: E402
+from repoloom.codebase.languages import identify_language  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "data" / "deps-kotlin-ruby-scala"
 PROJECTS = {  # language: {owner/name: commit}

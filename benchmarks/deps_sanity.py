@@ -23,8 +23,8 @@ from pathlib import Path
 
 from deps_common import CACHE, load_repo, run
 
-from repoloom.corpus.deps import go, parse_dependencies, php, rust
-from repoloom.corpus.deps._base import Repo
+from repoloom.codebase.deps import go, parse_dependencies, php, rust
+from repoloom.codebase.deps._base import Repo
 
 DEBS = [
     "librust-regex-syntax-dev=0.6.27-1",

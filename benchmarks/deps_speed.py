@@ -20,8 +20,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from repoloom.corpus.deps import c_family, java, javascript, parse_dependencies, python
-from repoloom.corpus.deps._base import mask, starts_token
+from repoloom.codebase.deps import c_family, java, javascript, parse_dependencies, python
+from repoloom.codebase.deps._base import mask, starts_token
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deps_common import CACHE, language_of  # noqa: E402  (the languages both benchmarks measure)

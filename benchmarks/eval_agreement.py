@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from repoloom.evaluate.benchmarks import get  # noqa: E402
-from repoloom.evaluate.data import read_jsonl  # noqa: E402
 from repoloom.evaluate.scoring import score_samples  # noqa: E402
+from repoloom.io import read_jsonl  # noqa: E402
 
 HARNESSES = {  # name: (GitHub repository, pinned commit)
     "deepseek": ("deepseek-ai/DeepSeek-Coder", "2f9fd85927c669dae3c0fbb2d607274023af243e"),

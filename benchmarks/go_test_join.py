@@ -13,7 +13,7 @@ On the Go projects of the pinned `benchmark` manifest (Debian golang-*-dev sourc
 2. **Same-package name edges.** For each package of `go list` (`GoFiles` + `CgoFiles` +
    `TestGoFiles`; and `XTestGoFiles` alone), `go/parser` + `ast.NewPackage` resolve every
    identifier across the package's files: the reference edge a -> b is "a uses a package-scope
-   name declared in b". Our edges are `repoloom.corpus.deps.parse_dependencies`' edges between
+   name declared in b". Our edges are `repoloom.codebase.deps.parse_dependencies`' edges between
    two files of the same package, without the test -> package edges (added for every test file
    by design). Precision and recall per project.
 
@@ -176,8 +176,8 @@ def test_relations(project: Path, packages: list[dict], samples: list[dict]) -> 
 
 def name_edges(project: Path, packages: list[dict], tool: Path) -> dict[str, float]:
     """Our same-package edges against go/parser's resolution (see the module docstring)."""
-    from repoloom.corpus.deps import parse_dependencies
-    from repoloom.corpus.repo import load_repository
+    from repoloom.codebase.deps import parse_dependencies
+    from repoloom.codebase.repo import load_repository
 
     groups, group_of = [], {}
     for package in packages:
@@ -219,8 +219,8 @@ def name_edges(project: Path, packages: list[dict], tool: Path) -> dict[str, flo
 SPEED = """
 import sys, time
 from pathlib import Path
-from repoloom.corpus.deps import parse_dependencies
-from repoloom.corpus.repo import load_repository
+from repoloom.codebase.deps import parse_dependencies
+from repoloom.codebase.repo import load_repository
 repos = [load_repository(p) for p in sys.argv[1:]]
 started = time.process_time()
 edges = sum(len(parse_dependencies(r.texts, r.languages).edges) for r in repos)

@@ -38,10 +38,10 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from repoloom.codebase.sources import TaskOptions, expand_repos_dir, iter_repository_files
 from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.frontends import FrontEnds, c_verdict
 from repoloom.corpus.screening import SYNTAX_LANGUAGES, dedup_repository_files, syntax_verdict
-from repoloom.corpus.sources import TaskOptions, expand_repos_dir, iter_repository_files
 from repoloom.corpus.steps import (
     FileDoc,
     StepLog,

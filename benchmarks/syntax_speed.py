@@ -18,13 +18,13 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from repoloom.codebase.sources import TaskOptions, expand_repos_dir, iter_repository_files
 from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.screening import (
     SYNTAX_LANGUAGES,
     reference_syntax_verdict,
     syntax_verdict,
 )
-from repoloom.corpus.sources import TaskOptions, expand_repos_dir, iter_repository_files
 from repoloom.corpus.steps import StepLog, apply_rule_filters, decode_files, identify_languages
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from repoloom.heldout import free_port
+from repoloom.evaluate.heldout_build import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "adapt.md"

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from repoloom.heldout import (
+from repoloom.evaluate.heldout_build import (
     HeldoutError,
     HeldoutLineInfilling,
     LineTask,

@@ -36,7 +36,7 @@ def test_old_paths_are_the_same_objects():
     from repoloom.evaluate.benchmarks import mbpp as old_mbpp
     from repoloom.evaluate.benchmarks import pal_math as old_pal
 
-    assert old_hub is hub  # patching repoloom.evaluate.hub reaches every loader
+    assert old_hub is hub  # patching repoloom.benchdata.hub reaches every loader
     assert old_data.DataNotFound is benchdata.DataNotFound
     assert old_mbpp.load_mbpp_records is benchdata.load_mbpp_records
     assert old_pal.SETS is pal_math.SETS and old_pal.math_records is pal_math.math_records

@@ -3,7 +3,7 @@ import textwrap
 
 # Builds with the default config would fetch MBPP/GSM8K from the Hugging Face hub when no local
 # copy is named; tests use no network beyond package registries, so the hub is offline here
-# (a test of the hub fallback stubs repoloom.evaluate.hub instead).
+# (a test of the hub fallback stubs repoloom.benchdata.hub instead).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from pathlib import Path
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from repoloom.codebase.sources import expand_sources
 from repoloom.corpus import build as build_module
 from repoloom.corpus.build import BuildError, build_corpus
 from repoloom.corpus.config import CorpusConfig
-from repoloom.corpus.sources import expand_sources
 
 from .conftest import make_repos
 

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import repoloom.corpus.dedup as dedup_module
+from repoloom.codebase.sources import expand_sources
 from repoloom.corpus.build import build_corpus
 from repoloom.corpus.config import CorpusConfig, DecontamConfig, DedupConfig
 from repoloom.corpus.dedup import _ROW, bucket_pairs
-from repoloom.corpus.sources import expand_sources
 
 SITE = Path(np.__file__).parents[1]  # site-packages of the test environment: real packages
 

@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from repoloom.codebase.sources import expand_sources, iter_repository_files
 from repoloom.corpus.build import build_corpus
 from repoloom.corpus.config import CorpusConfig, ReadConfig
-from repoloom.corpus.sources import expand_sources, iter_repository_files
 from repoloom.corpus.steps import FAIL_STEP_ENV
 
 ray = pytest.importorskip("ray", reason="ray is not installed")

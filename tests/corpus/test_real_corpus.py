@@ -7,11 +7,11 @@ Skipped when the registries cannot be reached. The fetched artefacts are cached 
 import pyarrow.parquet as pq
 import pytest
 
+from repoloom.codebase.deps import parse_dependencies
+from repoloom.codebase.order import _Graph, strongly_connected_components
+from repoloom.codebase.sources import expand_sources, iter_repository_files
 from repoloom.corpus.build import build_corpus
 from repoloom.corpus.config import CorpusConfig, ReadConfig
-from repoloom.corpus.deps import parse_dependencies
-from repoloom.corpus.order import _Graph, strongly_connected_components
-from repoloom.corpus.sources import expand_sources, iter_repository_files
 
 pytestmark = pytest.mark.network
 
@@ -45,7 +45,7 @@ def test_every_acyclic_edge_is_in_order_in_scc_mode(demo_repos, demo_build):
     checked = 0
     for task in expand_sources([], [str(demo_repos)]):
         texts, languages = {}, {}
-        from repoloom.corpus.languages import identify_language
+        from repoloom.codebase.languages import identify_language
 
         for raw in iter_repository_files(task, ReadConfig()):
             if raw.data is None:

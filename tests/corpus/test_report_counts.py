@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from repoloom.cli import main
+from repoloom.codebase.sources import expand_sources
 from repoloom.corpus.build import build_corpus
 from repoloom.corpus.config import CorpusConfig
-from repoloom.corpus.sources import expand_sources
 
 from .conftest import assert_funnel_adds_up, make_repos
 

@@ -20,9 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from repoloom.corpus.build import build_corpus
-from repoloom.corpus.config import CorpusConfig, ReadConfig
-from repoloom.corpus.sources import (
+from repoloom.codebase.sources import (
     TaskOptions,
     expand_source,
     expand_sources,
@@ -30,6 +28,8 @@ from repoloom.corpus.sources import (
     name_problem,
     printable_name,
 )
+from repoloom.corpus.build import build_corpus
+from repoloom.corpus.config import CorpusConfig, ReadConfig
 from repoloom.corpus.steps import FAIL_STEP_ENV
 
 from .conftest import assert_funnel_adds_up

@@ -2,9 +2,9 @@
 
 import pytest
 
+from repoloom.codebase.languages import LANGUAGES, identify_language
+from repoloom.codebase.sources import RawFile
 from repoloom.corpus.config import CorpusConfig, FilterConfig
-from repoloom.corpus.languages import LANGUAGES, identify_language
-from repoloom.corpus.sources import RawFile
 from repoloom.corpus.steps import (
     FileDoc,
     StepLog,
@@ -139,7 +139,7 @@ def test_language_identification(path, head, language):
 
 def test_every_release_language_is_reachable():
     assert len(LANGUAGES) == 89
-    from repoloom.corpus.languages import EXTENSIONS
+    from repoloom.codebase.languages import EXTENSIONS
 
     for language in LANGUAGES:
         ext = EXTENSIONS[language][0]

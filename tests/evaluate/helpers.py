@@ -7,7 +7,7 @@ import argparse
 
 def run_cli(argv: list[str]) -> int:
     """``repoloom eval ...`` through this part's register() only (as repoloom.cli.main does)."""
-    from repoloom.cli import UserError
+    from repoloom.errors import UserError
     from repoloom.evaluate.cli import register
 
     parser = argparse.ArgumentParser(prog="repoloom")

@@ -295,9 +295,9 @@ def test_deps_context_is_dependency_ordered_and_tail_truncated(tmp_path):
 @pytest.fixture(scope="session")
 def click_corpus(click, tmp_path_factory) -> Path:
     """A real `repoloom corpus build` of click: the 'training corpus' of the held-out test."""
+    from repoloom.codebase.sources import expand_sources
     from repoloom.corpus.build import build_corpus
     from repoloom.corpus.config import CorpusConfig
-    from repoloom.corpus.sources import expand_sources
 
     out = tmp_path_factory.mktemp("train") / "corpus"
     build_corpus(expand_sources([str(click)]), out, CorpusConfig(), workers=1, progress=False)

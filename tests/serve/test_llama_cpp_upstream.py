@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from repoloom.heldout import free_port
+from repoloom.evaluate.heldout_build import free_port
 
 from .conftest import SHARED, make_engine, running
 

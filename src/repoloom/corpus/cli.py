@@ -7,13 +7,13 @@ import json
 import os
 import sys
 
+from repoloom.codebase.deps import PARSED_LANGUAGES, parse_dependencies
+from repoloom.codebase.order import order_repository
+from repoloom.codebase.repo import load_repository
+from repoloom.codebase.sources import SourceError, expand_sources
 from repoloom.config import ConfigError, flag_settings, split_sources_and_overrides
 from repoloom.corpus.config import CorpusConfig, dump_config, load_config
-from repoloom.corpus.deps import PARSED_LANGUAGES, parse_dependencies
 from repoloom.corpus.fetch.cli import register_fetch
-from repoloom.corpus.order import order_repository
-from repoloom.corpus.repo import load_repository
-from repoloom.corpus.sources import SourceError, expand_sources
 from repoloom.errors import UserError
 
 # Flags that set a config field: argparse dest -> dotted key. `--order-mode paper` and

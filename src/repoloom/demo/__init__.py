@@ -12,7 +12,7 @@ Seven steps, each the library call its own command makes (no second implementati
 5. ``train``     the ``tiny`` model briefly from ``configs/train/tiny.yaml`` (``repoloom train``),
                  exported as a Hugging Face checkpoint.
 6. ``eval``      single- and multi-line infilling on held-out files through the evaluation
-                 harness (``repoloom.heldout``, the points of ``repoloom eval build-heldout``):
+                 harness (``repoloom.evaluate.heldout_build``, the points of ``repoloom eval build-heldout``):
                  exact match, edit similarity, loss of the true span, before (the model at
                  initialisation: same config and seed, no step) and after training.
 7. ``serve``     ``repoloom serve`` in a subprocess; a held-out line completed through

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from repoloom.corpus.sources import SourceError
+from repoloom.codebase.sources import SourceError
 from repoloom.demo.state import DEFAULT_HELDOUT, STEPS, DemoState, parse_steps
 from repoloom.errors import UserError
 from repoloom.evaluate.heldout_build import HeldoutError

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from repoloom.codebase.sources import expand_sources
 from repoloom.corpus.fetch import fetch_manifest, load_manifest
-from repoloom.corpus.sources import expand_sources
 from repoloom.demo import work
 from repoloom.demo.state import (
     SERVE_WINDOW,

@@ -14,8 +14,8 @@ from typing import Any
 
 from rich.markup import escape
 
-from repoloom.corpus.deps import parse_dependencies
-from repoloom.corpus.repo import load_repository
+from repoloom.codebase.deps import parse_dependencies
+from repoloom.codebase.repo import load_repository
 from repoloom.demo.state import Stamp
 from repoloom.errors import UserError
 from repoloom.evaluate.heldout_build import (

@@ -40,9 +40,9 @@ from typing import Any
 
 import httpx
 
+from repoloom.codebase.deps import PARSED_LANGUAGES
+from repoloom.codebase.sources import iter_repository_files
 from repoloom.corpus.config import ReadConfig
-from repoloom.corpus.deps import PARSED_LANGUAGES
-from repoloom.corpus.sources import iter_repository_files
 from repoloom.evaluate.backends.hf import HFBackend
 from repoloom.evaluate.benchmarks.base import Benchmark, Task, Verdict
 from repoloom.evaluate.crossfile.heldout import content_hash, load_corpus_index

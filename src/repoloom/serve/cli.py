@@ -207,8 +207,8 @@ def _client(args: argparse.Namespace):
 def cmd_complete(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from repoloom.codebase.context import repository_prompt
     from repoloom.serve.engine import SamplingParams
-    from repoloom.serve.repo_context import repository_prompt
 
     if not Path(args.file).is_file():
         raise UserError(f"{args.file}: no such file")

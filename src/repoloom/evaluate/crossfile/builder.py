@@ -3,7 +3,7 @@
 A *completion point* is a line of a source file (Python, Java, TypeScript, C#) that uses a name
 defined in another file of the same repository: the name is in the API (see
 ``repoloom.evaluate.crossfile.analysis``) of a file the current file reaches through its
-dependency edges (``repoloom.corpus.deps``, followed transitively: ``from pkg import run`` reaches
+dependency edges (``repoloom.codebase.deps``, followed transitively: ``from pkg import run`` reaches
 the module that defines ``run`` through ``pkg/__init__.py``), and the current file does not
 define it anywhere. Import/package/using lines, comments, lines touched by a parse error, lines
 longer than ``MAX_LINE_CHARS`` and names too generic to witness anything (builtins, methods of
@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repoloom.codebase.languages import identify_language
+from repoloom.codebase.repo import load_repository
+from repoloom.codebase.sources import TaskOptions, expand_source, iter_repository_files
 from repoloom.corpus.config import CorpusConfig
-from repoloom.corpus.languages import identify_language
-from repoloom.corpus.repo import load_repository
-from repoloom.corpus.sources import TaskOptions, expand_source, iter_repository_files
 from repoloom.corpus.steps import StepLog, decode_files
 from repoloom.evaluate.crossfile.analysis import (
     SUPPORTED_LANGUAGES,
@@ -62,7 +62,7 @@ class Repository:
 
 def load_source(source: str | Path) -> Repository:
     """A repository directory or archive (.tar.gz, .tgz, .zip, ...), read as the corpus
-    builder reads it (``repoloom.corpus.repo.load_repository`` for directories)."""
+    builder reads it (``repoloom.codebase.repo.load_repository`` for directories)."""
     path = Path(source)
     if path.is_dir():
         repo = load_repository(path)

@@ -15,8 +15,8 @@
     within the budget (512 tokens).
 ``deps``
     repoloom's repository-level layout: the files the current file imports (direct dependency
-    edges of ``repoloom.corpus.deps``), in the corpus builder's dependency order
-    (``repoloom.corpus.order``), each rendered as in a corpus sample (``# path`` header line and
+    edges of ``repoloom.codebase.deps``), in the corpus builder's dependency order
+    (``repoloom.codebase.order``), each rendered as in a corpus sample (``# path`` header line and
     the file), then the current file's own header line. Over budget, whole lines are dropped
     from the front, i.e. the model sees the tail of the sample that ends where the current file
     starts, as a training window would.
@@ -34,9 +34,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from repoloom.corpus.assemble import render_file
-from repoloom.corpus.deps import PARSED_LANGUAGES, parse_dependencies
-from repoloom.corpus.order import order_files
+from repoloom.codebase.deps import PARSED_LANGUAGES, parse_dependencies
+from repoloom.codebase.order import order_files
+from repoloom.codebase.render import render_file
 from repoloom.evaluate.crossfile.point import CrossfilePoint
 
 MODES = ("none", "bm25", "deps")
