@@ -3,14 +3,15 @@ instruct chat template (PAPER_NOTES sections 3 and 4)."""
 
 from __future__ import annotations
 
-from repoloom.prompts import DEFAULT_SYSTEM_PROMPT, render_fim  # noqa: F401  (render_fim re-exported)
+from repoloom.prompts import DEFAULT_SYSTEM_PROMPT, render_chat, render_fim  # noqa: F401
 
 
 def render_deepseek_chat(user: str, system: str | None = None) -> str:
-    """The released instruct template (without BOS, which the tokenizer adds), ready for the
-    assistant's answer."""
+    """The released instruct template (without BOS, which the tokenizer adds) for one user
+    turn, ready for the assistant's answer; ``system`` (plus ``\\n``) replaces the default."""
     sys_text = DEFAULT_SYSTEM_PROMPT if system is None else system
-    return f"{sys_text}\n### Instruction:\n{user}\n### Response:\n"
+    messages = [{"role": "system", "content": sys_text + "\n"}, {"role": "user", "content": user}]
+    return render_chat(messages, bos_token="")
 
 
 def extract_code(text: str, language: str = "python") -> str:

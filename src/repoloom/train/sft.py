@@ -9,7 +9,8 @@ appended to the instruction) or ``{"messages": [{"role": "system"|"user"|"assist
 Only the assistant's answer, its ``\\n`` and the closing ``<|EOT|>`` carry loss; the BOS, system
 prompt, instructions and the ``### Response:\\n`` headers get label -100. Masking works on
 character spans of the rendered string (offset mapping of a fast tokenizer), so the ids are
-exactly those of tokenizing the whole conversation, as at inference.
+exactly those of tokenizing the whole conversation, as at inference. Text and spans come from the
+one chat renderer that serve and evaluate use (:mod:`repoloom.prompts`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from repoloom.prompts import DEFAULT_SYSTEM_PROMPT, EOT
+from repoloom.prompts import EOT, render_release_chat
 
 log = logging.getLogger(__name__)
 
@@ -56,24 +57,12 @@ def record_to_messages(rec: dict[str, Any]) -> list[dict[str, str]]:
 def render(
     messages: list[dict[str, str]], bos_token: str, system_prompt: str | None = None
 ) -> tuple[str, list[tuple[int, int]]]:
-    """The template text and the character spans that carry loss (answer + ``\\n<|EOT|>``)."""
-    parts: list[str] = [bos_token]
-    if not any(m["role"] == "system" for m in messages):
-        parts.append((system_prompt if system_prompt is not None else DEFAULT_SYSTEM_PROMPT) + "\n")
-    spans: list[tuple[int, int]] = []
-    for m in messages:
-        if m["role"] == "system":
-            parts.append(m["content"])
-        elif m["role"] == "user":
-            parts.append("### Instruction:\n" + m["content"] + "\n")
-        else:
-            parts.append("### Response:\n")
-            start = sum(len(p) for p in parts)
-            target = m["content"] + "\n" + EOT
-            parts.append(target)
-            spans.append((start, start + len(target)))
-            parts.append("\n")
-    return "".join(parts), spans
+    """The template text and the character spans that carry loss (answer + ``\\n<|EOT|>``),
+    both from the one chat renderer, :func:`repoloom.prompts.render_release_chat`."""
+    rendered = render_release_chat(
+        messages, bos_token=bos_token, system_prompt=system_prompt, add_generation_prompt=False
+    )
+    return rendered.text, list(rendered.assistant_spans)
 
 
 def encode(
