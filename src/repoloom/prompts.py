@@ -222,6 +222,14 @@ def render_chat(
     )
 
 
+def render_instruction(user: str, system: str | None = None) -> str:
+    """One user turn in the release template without BOS (which the tokenizer adds), ready for
+    the answer; ``system`` (plus ``\\n``) replaces the default system prompt."""
+    sys_text = DEFAULT_SYSTEM_PROMPT if system is None else system
+    messages = [{"role": "system", "content": sys_text + "\n"}, {"role": "user", "content": user}]
+    return render_chat(messages, bos_token="")
+
+
 def with_system_prompt(
     messages: list[dict[str, str]], system: str | None, *, cot: bool = False
 ) -> list[dict[str, str]]:

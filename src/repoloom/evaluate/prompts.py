@@ -3,15 +3,8 @@ instruct chat template (PAPER_NOTES sections 3 and 4)."""
 
 from __future__ import annotations
 
-from repoloom.prompts import DEFAULT_SYSTEM_PROMPT, render_chat, render_fim  # noqa: F401
-
-
-def render_deepseek_chat(user: str, system: str | None = None) -> str:
-    """The released instruct template (without BOS, which the tokenizer adds) for one user
-    turn, ready for the assistant's answer; ``system`` (plus ``\\n``) replaces the default."""
-    sys_text = DEFAULT_SYSTEM_PROMPT if system is None else system
-    messages = [{"role": "system", "content": sys_text + "\n"}, {"role": "user", "content": user}]
-    return render_chat(messages, bos_token="")
+from repoloom.prompts import DEFAULT_SYSTEM_PROMPT, render_fim  # noqa: F401  (re-exported)
+from repoloom.prompts import render_instruction as render_deepseek_chat  # noqa: F401
 
 
 def extract_code(text: str, language: str = "python") -> str:

@@ -1,17 +1,19 @@
-"""Generation backends: a local ``transformers`` model, or an upstream OpenAI-compatible server.
+"""The local model: a Hugging Face causal LM in this process, for serve and for evaluation.
 
-Both take a :class:`Job` (a rendered prompt plus sampling parameters) and report
-:class:`Event` objects through a callback; a :class:`Handle` cancels the job.
+Streaming (:class:`~repoloom.inference.base.Engine`, what ``repoloom serve`` and the terminal
+client use): ``submit(job, emit)``. The engine runs one worker thread. Jobs wait in a bounded
+queue (``max_queue``; a full queue raises :class:`Overloaded`, which the server answers with
+503). The worker decodes up to ``max_batch`` sequences together (``n`` samples of a job count as
+``n``): left-padded prompts, one KV cache, one forward pass per step. A sequence stops at EOS /
+``<|EOT|>`` (unless ``ignore_eos``), at a stop string (cut before it, as OpenAI does), at
+``max_tokens`` or at the context window; a cancelled job (client gone) is dropped at the next
+step. Batching is continuous: finished rows leave the cache after each step and waiting jobs
+join it (their prefilled caches stacked onto the running one, left-padded), when the cache is
+the plain per-layer dynamic cache; otherwise a batch runs until all its sequences are done.
 
-The local engine runs one worker thread. Jobs wait in a bounded queue (``max_queue``; a full
-queue raises :class:`Overloaded`, which the server answers with 503). The worker decodes up to
-``max_batch`` sequences together (``n`` samples of a job count as ``n``): left-padded prompts,
-one KV cache, one forward pass per step. A sequence stops at EOS / ``<|EOT|>`` (unless
-``ignore_eos``), at a stop string (cut before it, as OpenAI does), at ``max_tokens`` or at the
-context window; a cancelled job (client gone) is dropped at the next step. Batching is
-continuous: finished rows leave the cache after each step and waiting jobs join it (their
-prefilled caches stacked onto the running one, left-padded), when the cache is the plain
-per-layer dynamic cache; otherwise a batch runs until all its sequences are done.
+Batch (:class:`~repoloom.inference.base.Backend`, what ``eval run`` uses): ``generate(requests)``
+runs transformers' ``generate`` on groups of up to ``max_batch`` rows with equal decoding
+settings, seeded by ``seed`` per call, so a rerun samples the same texts.
 """
 
 from __future__ import annotations
@@ -21,118 +23,29 @@ import logging
 import queue
 import threading
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repoloom.inference.base import (
+    Backend,
+    BackendError,
+    Done,
+    Emit,
+    Engine,
+    EngineClosed,
+    Event,
+    GenRequest,
+    Handle,
+    Job,
+    Overloaded,
+    StopChecker,
+    cut_at_stop,
+)
+from repoloom.inference.kv_cache import join_caches, plain_dynamic_cache, select_rows
+from repoloom.prompts import render_instruction
+
 log = logging.getLogger(__name__)
-
-
-class Overloaded(Exception):
-    """The request queue is full."""
-
-
-class EngineClosed(Exception):
-    """``close()`` was called while a batch was decoding."""
-
-
-class BackendError(Exception):
-    """A generation failed; ``status`` and ``body`` are forwarded to the client."""
-
-    def __init__(self, status: int, message: str, body: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.body = body
-
-
-@dataclass
-class SamplingParams:
-    max_tokens: int = 16
-    temperature: float = 1.0
-    top_p: float = 1.0
-    stop: list[str] = field(default_factory=list)
-    n: int = 1
-    seed: int | None = None
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    ignore_eos: bool = False
-
-
-@dataclass
-class Job:
-    prompt: str  # rendered prompt text (special tokens spelled out); BOS is added on encoding
-    params: SamplingParams
-    prompt_ids: list[int] | None = None  # filled by the local backend
-
-
-@dataclass
-class Event:
-    """Text for sequence ``index``; ``finish_reason`` set on its last event."""
-
-    index: int
-    text: str = ""
-    finish_reason: str | None = None
-    completion_tokens: int = 0
-
-
-@dataclass
-class Done:
-    """The job is over (all sequences finished, cancelled, or failed with ``error``)."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    error: BackendError | None = None
-
-
-Emit = Callable[[Event | Done], None]
-
-
-class Handle:
-    def __init__(self) -> None:
-        self.cancelled = threading.Event()
-        self._on_cancel: Callable[[], None] | None = None
-
-    def cancel(self) -> None:
-        if not self.cancelled.is_set():
-            self.cancelled.set()
-            if self._on_cancel is not None:
-                self._on_cancel()
-
-
-class StopChecker:
-    """Finds stop strings in a growing text; says how much text is safe to emit while streaming."""
-
-    def __init__(self, stops: list[str]):
-        self.stops = [s for s in stops if s]
-
-    def find(self, text: str, start: int = 0) -> int:
-        """Index of the earliest stop string occurrence (search from ``start``), or -1."""
-        best = -1
-        for s in self.stops:
-            i = text.find(s, max(0, start - len(s) + 1))
-            if i >= 0 and (best < 0 or i < best):
-                best = i
-        return best
-
-    def safe_length(self, text: str) -> int:
-        """Length of the prefix of ``text`` that cannot become part of a stop string."""
-        hold = 0
-        for s in self.stops:
-            for k in range(min(len(s) - 1, len(text)), 0, -1):
-                if text.endswith(s[:k]):
-                    hold = max(hold, k)
-                    break
-        n = len(text) - hold
-        # Hold back an incomplete UTF-8 sequence (decoded as U+FFFD) until it completes.
-        while n > 0 and text[n - 1] == "\ufffd":
-            n -= 1
-        return n
-
-
-# --------------------------------------------------------------------------------------------
-# Local model
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -150,8 +63,11 @@ class _Row:
     checker: StopChecker = field(default_factory=lambda: StopChecker([]))
 
 
-class LocalEngine:
-    """A Hugging Face causal LM behind a bounded queue and a batching worker thread."""
+class LocalEngine(Engine, Backend):
+    """A Hugging Face causal LM behind a bounded queue and a batching worker thread (started on
+    the first ``submit`` when ``start_worker`` is False), and a batch ``generate``."""
+
+    name = "local"
 
     def __init__(
         self,
@@ -164,6 +80,8 @@ class LocalEngine:
         max_queue: int = 64,
         context_window: int | None = None,
         threads: int | None = None,
+        seed: int = 0,
+        start_worker: bool = True,
     ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -172,7 +90,7 @@ class LocalEngine:
         if threads:
             torch.set_num_threads(threads)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        torch_dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
         if dtype == "auto" and device == "cpu":
             torch_dtype = torch.float32
         self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch_dtype)
@@ -215,10 +133,22 @@ class LocalEngine:
             "joined": 0,  # jobs that joined a running batch
             "active_sequences": 0,
         }
+        self.seed = seed
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._worker, name="repoloom-engine", daemon=True)
-        self._thread.start()
-        _open_engines.add(self)
+        self._putback: tuple[Job, Emit, Handle] | None = None
+        self._thread: threading.Thread | None = None
+        if start_worker:
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._worker, name="repoloom-engine", daemon=True
+            )
+            self._thread.start()
+            _open_engines.add(self)
 
     # ---- public -----------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -241,6 +171,7 @@ class LocalEngine:
         """Queue ``job``; events go to ``emit`` (called from the worker thread)."""
         if self._stopping.is_set():
             raise Overloaded("the engine is shutting down")
+        self._start_worker()
         self.prepare(job)
         handle = Handle()
         try:
@@ -263,6 +194,81 @@ class LocalEngine:
     def queued(self) -> int:
         return self._queue.qsize()
 
+    # ---- batch ------------------------------------------------------------------------------
+    def generate(self, requests: list[GenRequest]) -> list[list[str]]:
+        """``n`` texts per request with transformers' ``generate`` (greedy: one row, copied)."""
+        import torch
+
+        torch.manual_seed(self.seed)
+        rows: list[tuple[int, str, GenRequest]] = []  # one row per sample
+        for i, r in enumerate(requests):
+            text = self._batch_chat_prompt(r.messages) if r.messages else r.prompt
+            for _ in range(r.n if r.temperature > 0 else 1):
+                rows.append((i, text, r))
+        outs: list[list[str]] = [[] for _ in requests]
+        # Group rows with identical decoding settings into batches.
+        for start in range(0, len(rows), self.max_batch):
+            chunk = rows[start : start + self.max_batch]
+            groups: dict[tuple, list[tuple[int, str, GenRequest]]] = {}
+            for row in chunk:
+                r = row[2]
+                groups.setdefault((r.max_new_tokens, r.temperature, r.top_p), []).append(row)
+            for (max_new, temp, top_p), grp in groups.items():
+                texts = self._generate_batch(
+                    [t for _, t, _ in grp], [g[2].stop for g in grp], max_new, temp, top_p
+                )
+                for (i, _, _), text in zip(grp, texts, strict=True):
+                    outs[i].append(text)
+        for i, r in enumerate(requests):
+            if r.temperature <= 0 and outs[i]:
+                outs[i] = outs[i] * r.n
+        return outs
+
+    def _batch_chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        """The model's chat template; without one, the user turns joined in the release layout
+        (no BOS text: the tokenizer adds BOS here, as ``eval run`` always did)."""
+        if self.chat_template:
+            return self.render_chat(messages)
+        user = "\n".join(m["content"] for m in messages if m["role"] == "user")
+        system = next((m["content"] for m in messages if m["role"] == "system"), None)
+        return render_instruction(user, system)
+
+    def _generate_batch(
+        self, prompts: list[str], stops: list[list[str]], max_new: int, temp: float, top_p: float
+    ) -> list[str]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        tok = self.tokenizer
+        tok.padding_side = "left"
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        enc = tok(prompts, return_tensors="pt", padding=True).to(self.device)
+        plen = enc["input_ids"].shape[1]
+
+        class StopOnStrings(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                done = []
+                for row, stop in zip(input_ids, stops, strict=True):
+                    tail = tok.decode(row[plen:][-48:], skip_special_tokens=False)
+                    done.append(any(s and s in tail for s in stop))
+                return torch.tensor(done, device=input_ids.device)
+
+        kwargs = dict(max_new_tokens=max_new, pad_token_id=tok.pad_token_id)
+        if temp > 0:
+            kwargs.update(do_sample=True, temperature=temp, top_p=top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if any(stops):
+            kwargs["stopping_criteria"] = StoppingCriteriaList([StopOnStrings()])
+        with torch.no_grad():
+            out = self.model.generate(**enc, **kwargs)
+        texts = []
+        for row, stop in zip(out, stops, strict=True):
+            text = tok.decode(row[plen:], skip_special_tokens=True)
+            texts.append(cut_at_stop(text, stop))
+        return texts
+
     def close(self, timeout_s: float | None = None) -> None:
         """Stop the worker and wait for it: jobs still waiting or running end with an error.
 
@@ -270,8 +276,9 @@ class LocalEngine:
         torch call while the interpreter tears down makes libtorch abort the process
         (``terminate called without an active exception``, exit 134)."""
         self._stopping.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout_s)
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout_s)
         _open_engines.discard(self)
 
     # ---- worker -----------------------------------------------------------------------------
@@ -305,7 +312,6 @@ class LocalEngine:
         return items
 
     def _worker(self) -> None:
-        self._putback: tuple[Job, Emit, Handle] | None = None
         try:
             self._serve_queue()
         finally:
@@ -408,7 +414,7 @@ class LocalEngine:
         try:
             with torch.inference_mode():
                 cache, mask, pos, logits = self._prefill(rows)
-                joinable = _plain_dynamic_cache(cache)
+                joinable = plain_dynamic_cache(cache)
                 while True:
                     with self._lock:
                         self.stats["active_sequences"] = len(rows)
@@ -427,7 +433,7 @@ class LocalEngine:
                         rows = [rows[i] for i in keep]
                         if not rows:
                             break
-                        cache, mask, pos = _select_rows(cache, mask, pos, keep)
+                        cache, mask, pos = select_rows(cache, mask, pos, keep)
                         next_ids = [next_ids[i] for i in keep]
                     feed = torch.tensor(next_ids, dtype=torch.long, device=self.device)[:, None]
                     mask = torch.cat([mask, torch.ones_like(feed)], dim=1)
@@ -447,9 +453,9 @@ class LocalEngine:
                             new = self._new_rows(new_items)
                             open_jobs(new)
                             c2, m2, p2, l2 = self._prefill(new)
-                            if not _plain_dynamic_cache(c2):
+                            if not plain_dynamic_cache(c2):
                                 raise RuntimeError("unexpected KV cache layout")
-                            cache, mask = _join_caches(cache, mask, c2, m2)
+                            cache, mask = join_caches(cache, mask, c2, m2)
                             pos = torch.cat([pos, p2], dim=0)
                             logits = torch.cat([logits, l2], dim=0)
                             rows = rows + new
@@ -544,55 +550,3 @@ _open_engines: weakref.WeakSet[LocalEngine] = weakref.WeakSet()
 def _close_open_engines() -> None:
     for engine in list(_open_engines):
         engine.close()
-
-
-def _plain_dynamic_cache(cache: Any) -> bool:
-    """True when every layer of ``cache`` holds plain ``[batch, heads, seq, dim]`` tensors."""
-    layers = getattr(cache, "layers", None)
-    if not layers:
-        return False
-    return all(
-        type(layer).__name__ == "DynamicLayer"
-        and getattr(layer, "is_initialized", False)
-        and getattr(layer, "keys", None) is not None
-        and layer.keys.dim() == 4
-        for layer in layers
-    )
-
-
-def _select_rows(cache: Any, mask: Any, pos: Any, keep: list[int]):
-    """Keep rows ``keep`` and drop the left columns no kept row uses."""
-    import torch
-
-    idx = torch.tensor(keep, dtype=torch.long, device=mask.device)
-    cache.batch_select_indices(idx)
-    mask, pos = mask[idx], pos[idx]
-    used = mask.any(dim=0).nonzero()
-    start = int(used[0]) if len(used) else 0
-    if start > 0 and _plain_dynamic_cache(cache):
-        for layer in cache.layers:
-            layer.keys = layer.keys[:, :, start:, :]
-            layer.values = layer.values[:, :, start:, :]
-        mask = mask[:, start:]
-    return cache, mask, pos
-
-
-def _join_caches(cache: Any, mask: Any, other: Any, other_mask: Any):
-    """Stack two batches' caches, left-padding the shorter one (padding is masked out)."""
-    import torch
-
-    t1, t2 = mask.shape[1], other_mask.shape[1]
-    width = max(t1, t2)
-
-    def pad(x, t):  # [b, h, t, d] -> [b, h, width, d]
-        if t == width:
-            return x
-        z = x.new_zeros((x.shape[0], x.shape[1], width - t, x.shape[3]))
-        return torch.cat([z, x], dim=2)
-
-    for a, b in zip(cache.layers, other.layers, strict=True):
-        a.keys = torch.cat([pad(a.keys, t1), pad(b.keys, t2)], dim=0)
-        a.values = torch.cat([pad(a.values, t1), pad(b.values, t2)], dim=0)
-    m1 = torch.nn.functional.pad(mask, (width - t1, 0))
-    m2 = torch.nn.functional.pad(other_mask, (width - t2, 0))
-    return cache, torch.cat([m1, m2], dim=0)

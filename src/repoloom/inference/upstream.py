@@ -1,5 +1,6 @@
 """An upstream OpenAI-compatible server (vLLM, llama.cpp, another ``repoloom serve``, ...) as a
-backend.
+streaming :class:`~repoloom.inference.base.Engine`, over the one HTTP client
+(:class:`~repoloom.inference.openai_client.OpenAIClient`).
 
 repoloom renders the prompt (FIM template, repository context, chat template) and sends it as a
 plain ``/v1/completions`` prompt, streaming, so the upstream never needs to know ``suffix`` (nor
@@ -19,17 +20,28 @@ completion as one token per streamed piece, which is how llama.cpp streams).
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 from pathlib import Path
 
-from repoloom.serve.engine import BackendError, Done, Emit, Event, Handle, Job, Overloaded
-from repoloom.serve.repo_context import approx_tokens
+from repoloom.inference.base import (
+    BackendError,
+    Done,
+    Emit,
+    Engine,
+    Event,
+    Handle,
+    Job,
+    Overloaded,
+    approx_tokens,
+)
+from repoloom.inference.openai_client import HTTPFailure, OpenAIClient, error_message
+from repoloom.prompts import BOS, EOS, EOT
 
 log = logging.getLogger(__name__)
 
 
-class UpstreamEngine:
+class UpstreamEngine(Engine):
     def __init__(
         self,
         url: str,
@@ -44,27 +56,22 @@ class UpstreamEngine:
     ):
         import httpx
 
-        base = url.rstrip("/")
-        if base.endswith("/v1"):
-            base = base[: -len("/v1")]
-        self.base_url = base
-        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.timeout_s = timeout_s
+        self.client = OpenAIClient(url, api_key=api_key, timeout_s=timeout_s)
+        self.base_url = self.client.base_url
         try:
-            r = httpx.get(f"{base}/v1/models", headers=self.headers, timeout=30.0)
-            r.raise_for_status()
-            models = r.json()["data"]
-            first = models[0]
+            first = self.client.models(timeout_s=30.0)[0]
         except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
-            raise ConnectionError(f"cannot list the models of {base}/v1/models: {exc}") from exc
+            raise ConnectionError(
+                f"cannot list the models of {self.base_url}/v1/models: {exc}"
+            ) from exc
         self.upstream_model = first["id"]
         self.model_id = model_id or self.upstream_model
         self.kind = detect_upstream_kind(first) if kind == "auto" else kind
         self.context_window = context_window or first.get("max_model_len")
         self.tokenizer = None
         self.chat_template = None
-        self.bos_token = "<｜begin▁of▁sentence｜>"
-        self.eos_token = "<｜end▁of▁sentence｜>"
+        self.bos_token = BOS
+        self.eos_token = EOS
         self.vocab: set[str] = set()
         if tokenizer_dir is not None:
             from transformers import AutoTokenizer
@@ -76,7 +83,6 @@ class UpstreamEngine:
             self.vocab = set(self.tokenizer.get_vocab())
         self.max_concurrency = max(1, max_concurrency)
         self.active = 0
-        self._client = None
         self.stats = {"requests": 0, "completed": 0, "cancelled": 0, "rejected": 0, "errors": 0}
 
     def count_tokens(self, text: str) -> int:
@@ -93,11 +99,8 @@ class UpstreamEngine:
         """Prompt length when a tokenizer is known; the upstream checks the window itself."""
         return self.count_tokens(job.prompt) if self.tokenizer is not None else None
 
-    @property
-    def queued(self) -> int:
-        return 0
-
     def submit(self, job: Job, emit: Emit) -> Handle:
+        """Start ``job`` on the running event loop (call it from the loop's thread)."""
         if self.active >= self.max_concurrency:
             self.stats["rejected"] += 1
             raise Overloaded(f"{self.active} upstream requests in flight")
@@ -143,63 +146,42 @@ class UpstreamEngine:
         """The end-of-generation token ids (for ``ignore_eos`` on llama.cpp): EOS and <|EOT|>."""
         if self.tokenizer is None:
             return []
-        ids = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|EOT|>")}
+        ids = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids(EOT)}
         return sorted(i for i in ids if isinstance(i, int) and i != self.tokenizer.unk_token_id)
 
     async def _run(self, job: Job, emit: Emit, handle: Handle) -> None:
         import httpx
 
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s, connect=10.0))
         prompt_tokens = completion_tokens = pieces = 0
         usage_seen = False
         error: BackendError | None = None
         try:
             if job.params.n > 1 and self.kind == "llama.cpp":
                 raise _Refused(BackendError(400, "n > 1 is not supported by a llama.cpp upstream"))
-            async with self._client.stream(
-                "POST",
-                f"{self.base_url}/v1/completions",
-                json=self._payload(job),
-                headers=self.headers,
-            ) as r:
-                if r.status_code != 200:
-                    raw = await r.aread()
-                    try:
-                        body = json.loads(raw)
-                    except ValueError:
-                        body = None
-                    msg = _error_message(body) or raw.decode("utf-8", "replace")[:500]
-                    error = BackendError(r.status_code, msg, body)
-                else:
-                    async for line in r.aiter_lines():
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            break
-                        chunk = json.loads(data)
-                        if chunk.get("error"):
-                            error = BackendError(500, _error_message(chunk) or "upstream error")
-                            break
-                        usage = chunk.get("usage") or {}
-                        usage_seen = usage_seen or bool(usage)
-                        prompt_tokens = usage.get("prompt_tokens", prompt_tokens)
-                        completion_tokens = usage.get("completion_tokens", completion_tokens)
-                        for c in chunk.get("choices") or []:
-                            pieces += bool(c.get("text"))
-                            if c.get("text") or c.get("finish_reason"):
-                                emit(
-                                    Event(
-                                        c.get("index", 0),
-                                        c.get("text") or "",
-                                        c.get("finish_reason"),
-                                    )
+            chunks = self.client.astream("/v1/completions", self._payload(job))
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    if chunk.get("error"):
+                        error = BackendError(500, error_message(chunk) or "upstream error")
+                        break
+                    usage = chunk.get("usage") or {}
+                    usage_seen = usage_seen or bool(usage)
+                    prompt_tokens = usage.get("prompt_tokens", prompt_tokens)
+                    completion_tokens = usage.get("completion_tokens", completion_tokens)
+                    for c in chunk.get("choices") or []:
+                        pieces += bool(c.get("text"))
+                        if c.get("text") or c.get("finish_reason"):
+                            emit(
+                                Event(
+                                    c.get("index", 0), c.get("text") or "", c.get("finish_reason")
                                 )
+                            )
         except asyncio.CancelledError:
             self.stats["cancelled"] += 1
             emit(Done(prompt_tokens, completion_tokens))
             raise
+        except HTTPFailure as failure:
+            error = BackendError(failure.status, failure.message, failure.body)
         except _Refused as refused:
             error = refused.error
         except (httpx.HTTPError, ValueError) as exc:
@@ -216,11 +198,10 @@ class UpstreamEngine:
         emit(Done(prompt_tokens, completion_tokens, error))
 
     def close(self) -> None:
-        pass
+        self.client.close()
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        await self.client.aclose()
 
 
 # llama.cpp's sampler chain with its extra stages off (its defaults: 1.1, 40, 0.05, 64).
@@ -242,15 +223,3 @@ def detect_upstream_kind(model: dict) -> str:
     if owner == "vllm":
         return "vllm"
     return "openai"
-
-
-def _error_message(body: object) -> str | None:
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict):
-            return str(err.get("message") or err.get("detail") or "") or None
-        if isinstance(err, str):
-            return err
-        if "detail" in body:
-            return str(body["detail"])
-    return None

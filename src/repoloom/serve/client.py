@@ -2,18 +2,18 @@
 
 Both expose ``generate(prompt, params)`` (a rendered prompt, streamed text pieces),
 ``chat(messages, params)`` (streamed text pieces), ``count_tokens`` and ``context_window``.
+The local one is :class:`repoloom.inference.local.LocalEngine`; the URL one talks through the
+one HTTP client, :class:`repoloom.inference.openai_client.OpenAIClient`.
 """
 
 from __future__ import annotations
 
-import json
-import queue
 from collections.abc import Iterator
 from pathlib import Path
 
-from repoloom.serve.engine import Done, Event, Job, LocalEngine, SamplingParams
-from repoloom.serve.repo_context import approx_tokens
-from repoloom.serve.templates import render_chat
+from repoloom.inference.base import Job, SamplingParams, approx_tokens, stream_text
+from repoloom.inference.local import LocalEngine
+from repoloom.inference.openai_client import HTTPFailure, OpenAIClient
 
 
 class LocalClient:
@@ -26,26 +26,10 @@ class LocalClient:
         return self.engine.count_tokens(text)
 
     def generate(self, prompt: str, params: SamplingParams) -> Iterator[str]:
-        q: queue.Queue[Event | Done] = queue.Queue()
-        handle = self.engine.submit(Job(prompt, params), q.put)
-        try:
-            while True:
-                ev = q.get()
-                if isinstance(ev, Done):
-                    if ev.error is not None:
-                        raise RuntimeError(str(ev.error))
-                    return
-                if ev.index == 0 and ev.text:
-                    yield ev.text
-        finally:
-            handle.cancel()
+        yield from stream_text(self.engine, Job(prompt, params))
 
     def chat(self, messages: list[dict[str, str]], params: SamplingParams) -> Iterator[str]:
-        e = self.engine
-        prompt = render_chat(
-            messages, chat_template=e.chat_template, bos_token=e.bos_token, eos_token=e.eos_token
-        )
-        yield from self.generate(prompt, params)
+        yield from self.generate(self.engine.render_chat(messages), params)
 
     def close(self) -> None:
         self.engine.close()
@@ -57,14 +41,10 @@ class HttpClient:
     def __init__(self, url: str, *, api_key: str | None = None, tokenizer_dir: str | None = None):
         import httpx
 
-        base = url.rstrip("/")
-        self.base_url = base[: -len("/v1")] if base.endswith("/v1") else base
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=600.0)
+        self.client = OpenAIClient(url, api_key=api_key, timeout_s=600.0)
+        self.base_url = self.client.base_url
         try:
-            r = self.http.get("/v1/models")
-            r.raise_for_status()
-            info = r.json()["data"][0]
+            info = self.client.models()[0]
         except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
             raise ConnectionError(f"cannot reach {self.base_url}/v1/models: {exc}") from exc
         self.model = info["id"]
@@ -87,7 +67,9 @@ class HttpClient:
             import httpx
 
             try:
-                r = self.http.post("/tokenize", json={"model": self.model, "prompt": text})
+                r = self.client.http.post(
+                    f"{self.base_url}/tokenize", json={"model": self.model, "prompt": text}
+                )
                 if r.status_code == 200 and isinstance(r.json().get("count"), int):
                     return r.json()["count"]
             except (httpx.HTTPError, ValueError):
@@ -96,27 +78,18 @@ class HttpClient:
         return approx_tokens(text)
 
     def _stream(self, path: str, body: dict, chat: bool) -> Iterator[str]:
-        with self.http.stream("POST", path, json=body) as r:
-            if r.status_code != 200:
-                r.read()
-                try:
-                    msg = r.json()["error"]["message"]
-                except (ValueError, KeyError, TypeError):
-                    msg = r.text[:500]
-                raise RuntimeError(f"{self.base_url}{path}: HTTP {r.status_code}: {msg}")
-            for line in r.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                chunk = json.loads(data)
+        try:
+            for chunk in self.client.stream(path, body):
                 if "error" in chunk:
                     raise RuntimeError(str(chunk["error"]))
                 for c in chunk.get("choices") or []:
                     text = (c.get("delta") or {}).get("content") if chat else c.get("text")
                     if text and c.get("index", 0) == 0:
                         yield text
+        except HTTPFailure as failure:
+            raise RuntimeError(
+                f"{self.base_url}{path}: HTTP {failure.status}: {failure.message}"
+            ) from None
 
     def _body(self, params: SamplingParams) -> dict:
         body = {
@@ -140,4 +113,4 @@ class HttpClient:
         yield from self._stream("/v1/chat/completions", body, True)
 
     def close(self) -> None:
-        self.http.close()
+        self.client.close()
