@@ -63,7 +63,9 @@ def test_assistant_spans_cover_answer_and_eot_only():
 
 
 def test_single_instruction_without_bos():
-    assert render_instruction("u") == f"{DEFAULT_SYSTEM_PROMPT}\n### Instruction:\nu\n### Response:\n"
+    assert (
+        render_instruction("u") == f"{DEFAULT_SYSTEM_PROMPT}\n### Instruction:\nu\n### Response:\n"
+    )
     assert render_instruction("u", "S") == "S\n### Instruction:\nu\n### Response:\n"
 
 
