@@ -335,3 +335,36 @@ def test_documented_default_bound():
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "serve.md").read_text()
     assert f"default {DEFAULT_MAX_TOKENS}" in doc
+
+
+def test_routes_are_the_api_routers(engine):
+    """create_app mounts one router per endpoint of serve/api, with the routes and methods the
+    server always had, and nothing else (no docs or openapi routes)."""
+    from fastapi.testclient import TestClient
+
+    from repoloom.serve.api import chat, completions, infill, models, tokens
+    from repoloom.serve.app import create_app
+    from repoloom.serve.templates import get_fim_template
+
+    apis = (models, completions, chat, infill, tokens)
+    routes = {
+        (r.path, m, r.endpoint.__module__)
+        for api in apis
+        for r in api.router.routes
+        for m in r.methods
+    }
+    assert routes == {
+        ("/health", "GET", "repoloom.serve.api.models"),
+        ("/v1/models", "GET", "repoloom.serve.api.models"),
+        ("/v1/completions", "POST", "repoloom.serve.api.completions"),
+        ("/v1/chat/completions", "POST", "repoloom.serve.api.chat"),
+        ("/infill", "POST", "repoloom.serve.api.infill"),
+        ("/tokenize", "POST", "repoloom.serve.api.tokens"),
+    }
+    app = create_app(engine, get_fim_template("deepseek"), close_backend=False)
+    assert len(app.routes) == len(apis) and app.state.serve.backend is engine
+    client = TestClient(app)
+    assert client.get("/health").json()["model"] == engine.model_id
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        r = client.get(path)
+        assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
