@@ -29,6 +29,8 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
+
 from repoloom.inference.base import Backend, GenerationFailed, GenRequest, cut_at_stop
 
 log = logging.getLogger(__name__)
@@ -106,8 +108,6 @@ class OpenAIClient:
     def http(self) -> Any:
         """The synchronous ``httpx.Client``."""
         if self._http is None:
-            import httpx
-
             limits = httpx.Limits(max_connections=self.max_connections)
             if self.max_connections is None:
                 limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -123,8 +123,6 @@ class OpenAIClient:
     def post(self, path: str, payload: dict, *, retries: int = 0, backoff: float = 0.5) -> dict:
         """POST ``payload`` to ``path`` (e.g. ``/v1/completions``) and return the JSON answer,
         retrying as the module says; EndpointError / RequestRefused when it cannot."""
-        import httpx
-
         url = self.base_url + path
         last = ""
         asked_wait = 0.0  # the server's Retry-After, when it sent one
@@ -170,8 +168,6 @@ class OpenAIClient:
 
     async def astream(self, path: str, body: dict) -> AsyncIterator[dict]:
         """:meth:`stream` for asyncio (connect timeout 10 s, read timeout ``timeout_s``)."""
-        import httpx
-
         if self._async is None:
             self._async = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s, connect=10.0))
         async with self._async.stream(

@@ -24,6 +24,8 @@ import contextlib
 import logging
 from pathlib import Path
 
+import httpx
+
 from repoloom.inference.base import (
     BackendError,
     Done,
@@ -54,8 +56,6 @@ class UpstreamEngine(Engine):
         context_window: int | None = None,
         kind: str = "auto",
     ):
-        import httpx
-
         self.client = OpenAIClient(url, api_key=api_key, timeout_s=timeout_s)
         self.base_url = self.client.base_url
         try:
@@ -150,8 +150,6 @@ class UpstreamEngine(Engine):
         return sorted(i for i in ids if isinstance(i, int) and i != self.tokenizer.unk_token_id)
 
     async def _run(self, job: Job, emit: Emit, handle: Handle) -> None:
-        import httpx
-
         prompt_tokens = completion_tokens = pieces = 0
         usage_seen = False
         error: BackendError | None = None

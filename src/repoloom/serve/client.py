@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+
 from repoloom.inference.base import Job, SamplingParams, approx_tokens, stream_text
 from repoloom.inference.local import LocalEngine
 from repoloom.inference.openai_client import HTTPFailure, OpenAIClient
@@ -39,8 +41,6 @@ class HttpClient:
     """A repoloom server or any OpenAI-compatible server (vLLM) at ``url``."""
 
     def __init__(self, url: str, *, api_key: str | None = None, tokenizer_dir: str | None = None):
-        import httpx
-
         self.client = OpenAIClient(url, api_key=api_key, timeout_s=600.0)
         self.base_url = self.client.base_url
         try:
@@ -64,8 +64,6 @@ class HttpClient:
         if self.tokenizer is not None:
             return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
         if self._server_tokenize:
-            import httpx
-
             try:
                 r = self.client.http.post(
                     f"{self.base_url}/tokenize", json={"model": self.model, "prompt": text}
