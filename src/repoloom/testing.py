@@ -15,18 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from repoloom.prompts import (  # noqa: F401  (re-exported for tests)
-    ASSISTANT,
-    BOS,
-    EOS,
-    EOT,
-    FIM_BEGIN,
-    FIM_END,
-    FIM_HOLE,
-    PAD,
-    SPECIAL_TOKENS,
-    USER,
-)
+from repoloom.prompts import BOS, CHAT_TEMPLATE, EOS, PAD, SPECIAL_TOKENS
 
 # A little real code so the BPE merges look like code merges.
 _TRAINING_TEXT = (
@@ -51,8 +40,6 @@ def tiny_tokenizer(vocab_size: int = 512):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from repoloom.prompts import CHAT_TEMPLATE as DEEPSEEK_CHAT_TEMPLATE
-
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
@@ -72,9 +59,9 @@ def tiny_tokenizer(vocab_size: int = 512):
         bos_token=BOS,
         eos_token=EOS,
         pad_token=PAD,
-        additional_special_tokens=[FIM_HOLE, FIM_BEGIN, FIM_END, USER, ASSISTANT, EOT],
+        additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in (BOS, EOS, PAD)],
     )
-    hf.chat_template = DEEPSEEK_CHAT_TEMPLATE
+    hf.chat_template = CHAT_TEMPLATE
     return hf
 
 

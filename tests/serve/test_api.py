@@ -12,7 +12,7 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
-from repoloom.testing import BOS, EOS, EOT, FIM_BEGIN, FIM_END, FIM_HOLE  # noqa: E402
+from repoloom.prompts import BOS, EOS, EOT, FIM_BEGIN, FIM_END, FIM_HOLE  # noqa: E402
 
 PREFIX = "def add(a, b):\n    "
 SUFFIX = "\n\nprint(add(1, 2))\n"
