@@ -10,7 +10,13 @@ import pytest
 
 import repoloom.inference
 
-ALLOWED = ("repoloom.inference", "repoloom.prompts", "repoloom.io", "repoloom.tokenize")
+ALLOWED = (
+    "repoloom.inference",
+    "repoloom.codebase",
+    "repoloom.prompts",
+    "repoloom.io",
+    "repoloom.tokenize",
+)
 
 
 def test_inference_imports_nothing_above_it():

@@ -183,11 +183,6 @@ class Engine:
         pass
 
 
-def approx_tokens(text: str) -> int:
-    """A tokenizer-free estimate (about 3 characters per code token) for proxies without one."""
-    return (len(text) + 2) // 3
-
-
 def stream_text(engine: Engine, job: Job) -> Iterator[str]:
     """The text of sequence 0 of ``job`` as it is generated, from a synchronous caller (the
     terminal client); the job is cancelled when the caller stops early. RuntimeError on a

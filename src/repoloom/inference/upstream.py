@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from repoloom.codebase.context import approx_tokens
 from repoloom.inference.base import (
     BackendError,
     Done,
@@ -35,7 +36,6 @@ from repoloom.inference.base import (
     Handle,
     Job,
     Overloaded,
-    approx_tokens,
 )
 from repoloom.inference.openai_client import HTTPFailure, OpenAIClient, error_message
 from repoloom.prompts import BOS, EOS, EOT

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from repoloom.inference.base import Job, SamplingParams, approx_tokens, stream_text
+from repoloom.codebase.context import approx_tokens
+from repoloom.inference.base import Job, SamplingParams, stream_text
 from repoloom.inference.local import LocalEngine
 from repoloom.inference.openai_client import HTTPFailure, OpenAIClient
 

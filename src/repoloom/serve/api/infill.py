@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from repoloom.codebase.context import fim_prompt_with_context
 from repoloom.inference.base import Done, Job, SamplingParams
 from repoloom.serve.api.errors import ApiError
 from repoloom.serve.api.protocol import InfillRequest
 from repoloom.serve.api.state import State
 from repoloom.serve.api.streaming import collect, sse
-from repoloom.serve.repo_context import fim_prompt_with_context
 
 router = APIRouter()
 

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
-from repoloom.corpus.assemble import render_file
+from repoloom.codebase.context import fim_prompt_with_context, fit_extra_files, render_context
+from repoloom.codebase.render import render_file
 from repoloom.inference.base import Done, Engine, Event, Job, SamplingParams
 from repoloom.prompts import FimTemplate
 from repoloom.serve.api.errors import ApiError, validation_error
@@ -27,7 +28,6 @@ from repoloom.serve.api.protocol import (
     _Sampling,
 )
 from repoloom.serve.api.streaming import JobStream, start
-from repoloom.serve.repo_context import fim_prompt_with_context, fit_extra_files, render_context
 
 
 @dataclass
