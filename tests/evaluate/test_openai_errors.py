@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from repoloom.evaluate.backends.base import GenerationFailed, GenRequest
+from repoloom.inference.base import GenerationFailed, GenRequest
 from repoloom.io import read_jsonl
 
 from .helpers import run_cli
@@ -120,7 +120,7 @@ def test_refused_task_is_an_error_sample_and_the_run_goes_on(fake_endpoint, tmp_
 
 
 def test_backend_returns_failures_per_request_and_stops_on_fatal_status(fake_endpoint):
-    from repoloom.evaluate.backends.openai import EndpointError, OpenAIBackend
+    from repoloom.inference.openai_client import EndpointError, OpenAIBackend
 
     url, handler, problems = fake_endpoint
     be = OpenAIBackend(url, retries=3, backoff=0.01, concurrency=3)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from repoloom.evaluate.backends.base import GenRequest
+from repoloom.inference.base import GenRequest
 from repoloom.io import read_jsonl
 
 from .helpers import run_cli
@@ -80,7 +80,7 @@ def test_openai_backend_chat_for_instruct(stub_server, tmp_path):
 
 
 def test_openai_backend_gives_up_with_clear_error(stub_server, tmp_path, capsys):
-    from repoloom.evaluate.backends.openai import EndpointError, OpenAIBackend
+    from repoloom.inference.openai_client import EndpointError, OpenAIBackend
 
     url, handler = stub_server
     handler.fail_first = 100

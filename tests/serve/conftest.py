@@ -43,7 +43,7 @@ def tiny_dir(tmp_path_factory) -> Path:
 
 
 def make_engine(model_dir: Path, **kwargs):
-    from repoloom.serve.engine import LocalEngine
+    from repoloom.inference.local import LocalEngine
 
     kwargs.setdefault("threads", 1)
     return LocalEngine(model_dir, model_id="tiny-coder", **kwargs)
@@ -58,8 +58,8 @@ def engine(tiny_dir):
 
 @pytest.fixture(scope="session")
 def server(engine) -> Iterator[str]:
+    from repoloom.prompts import get_fim_template
     from repoloom.serve.app import create_app
-    from repoloom.serve.templates import get_fim_template
 
     with running(create_app(engine, get_fim_template("deepseek"))) as url:
         yield url

@@ -105,7 +105,7 @@ def test_eos_and_eot_stop_generation(engine, client):
     try:
         import torch
 
-        from repoloom.serve.templates import render_chat
+        from repoloom.prompts import render_chat
 
         prompt = render_chat(
             msgs,
@@ -309,8 +309,8 @@ def test_body_must_be_json(server, path, content_type):
 
 def test_default_bound_on_new_tokens(tiny_dir):
     """Chat and /infill without a bound generate at most the default (here 5), not the window."""
+    from repoloom.prompts import get_fim_template
     from repoloom.serve.app import create_app
-    from repoloom.serve.templates import get_fim_template
 
     from .conftest import make_engine, running
 
@@ -342,9 +342,9 @@ def test_routes_are_the_api_routers(engine):
     server always had, and nothing else (no docs or openapi routes)."""
     from fastapi.testclient import TestClient
 
+    from repoloom.prompts import get_fim_template
     from repoloom.serve.api import chat, completions, infill, models, tokens
     from repoloom.serve.app import create_app
-    from repoloom.serve.templates import get_fim_template
 
     apis = (models, completions, chat, infill, tokens)
     routes = {

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from repoloom.cli import main
-from repoloom.serve.templates import COT_SENTENCE, DEFAULT_SYSTEM_PROMPT
+from repoloom.prompts import COT_SENTENCE, DEFAULT_SYSTEM_PROMPT
 
 
 @pytest.fixture()
@@ -137,7 +137,7 @@ def test_chat_url_with_system_prompt(server, monkeypatch, capsys):
 
 
 def test_release_system_prompt_is_the_default():
-    from repoloom.serve.templates import render_chat
+    from repoloom.prompts import render_chat
 
     text = render_chat([{"role": "user", "content": "hi"}])
     # The release template, rendered as transformers renders it (trim_blocks, lstrip_blocks),
@@ -160,7 +160,7 @@ def test_release_system_prompt_is_the_default():
 
 
 def test_chat_prompt_has_one_bos(engine):
-    from repoloom.serve.templates import render_chat
+    from repoloom.prompts import render_chat
 
     ids = engine.encode(render_chat([{"role": "user", "content": "x"}]))
     bos = engine.tokenizer.bos_token_id
@@ -241,7 +241,7 @@ def test_serve_command_user_errors(tmp_path, capsys):
 
 
 def test_chat_rendering_matches_transformers(engine):
-    from repoloom.serve.templates import render_chat
+    from repoloom.prompts import render_chat
 
     tok = engine.tokenizer
     messages = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]

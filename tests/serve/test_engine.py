@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 
-from repoloom.serve.engine import Done, Event, Job, SamplingParams, StopChecker
+from repoloom.inference.base import Done, Event, Job, SamplingParams, StopChecker
 
 from .conftest import make_engine
 

@@ -87,9 +87,9 @@ def llama_server(model_dirs):
 @pytest.fixture(scope="module")
 def servers(model_dirs, llama_server):
     """(repoloom in front of llama.cpp, repoloom on the HF checkpoint)."""
+    from repoloom.inference.upstream import UpstreamEngine
+    from repoloom.prompts import get_fim_template
     from repoloom.serve.app import create_app
-    from repoloom.serve.templates import get_fim_template
-    from repoloom.serve.upstream import UpstreamEngine
 
     hf, _ = model_dirs
     upstream = UpstreamEngine(llama_server, tokenizer_dir=hf, context_window=2048)

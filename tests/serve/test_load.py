@@ -7,8 +7,8 @@ import time
 
 import httpx
 
+from repoloom.prompts import get_fim_template
 from repoloom.serve.app import create_app
-from repoloom.serve.templates import get_fim_template
 
 from .conftest import make_engine, running
 

@@ -33,8 +33,8 @@ def release_server(tmp_path_factory):
     gguf_import.import_gguf(GGUF, tok_dir)
     model_dir = tiny_model(tmp_path_factory.mktemp("release-tiny") / "m", tokenizer_dir=tok_dir)
     engine = make_engine(model_dir)
+    from repoloom.prompts import detect_fim_template, get_fim_template
     from repoloom.serve.app import create_app
-    from repoloom.serve.templates import detect_fim_template, get_fim_template
 
     assert detect_fim_template(engine.vocab) == "deepseek"
     with running(create_app(engine, get_fim_template("deepseek"))) as url:
@@ -57,7 +57,7 @@ def test_fim_prompt_matches_release_readme_tokens(release_server):
 
 
 def test_chat_rendering_matches_transformers_with_release_template(release_server):
-    from repoloom.serve.templates import render_chat
+    from repoloom.prompts import render_chat
 
     _, engine = release_server
     tok = engine.tokenizer

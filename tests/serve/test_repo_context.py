@@ -17,7 +17,7 @@ from repoloom.codebase.context import (
     transitive_dependencies,
 )
 from repoloom.codebase.render import render_file
-from repoloom.serve.templates import get_fim_template
+from repoloom.prompts import get_fim_template
 
 DS = get_fim_template("deepseek")
 

@@ -7,9 +7,9 @@ import time
 import httpx
 import pytest
 
+from repoloom.inference.upstream import UpstreamEngine
+from repoloom.prompts import get_fim_template
 from repoloom.serve.app import create_app
-from repoloom.serve.templates import get_fim_template
-from repoloom.serve.upstream import UpstreamEngine
 
 from .conftest import running
 
@@ -119,7 +119,7 @@ def test_unreachable_upstream_is_a_clear_error():
 
 
 def test_upstream_kind_from_models_listing():
-    from repoloom.serve.upstream import detect_upstream_kind
+    from repoloom.inference.upstream import detect_upstream_kind
 
     assert detect_upstream_kind({"id": "/m/tiny.gguf", "owned_by": "me"}) == "llama.cpp"
     assert detect_upstream_kind({"id": "tiny", "owned_by": "llamacpp"}) == "llama.cpp"
@@ -130,8 +130,8 @@ def test_upstream_kind_from_models_listing():
 def test_llama_cpp_payload_is_plain_sampling(server):
     """llama.cpp's own sampler defaults (repeat penalty 1.1, top-k 40, min-p 0.05) are switched
     off, so temperature 0 is greedy there too; other upstreams get no llama.cpp fields."""
-    from repoloom.serve.engine import Job, SamplingParams
-    from repoloom.serve.upstream import LLAMA_CPP_NEUTRAL_SAMPLING
+    from repoloom.inference.base import Job, SamplingParams
+    from repoloom.inference.upstream import LLAMA_CPP_NEUTRAL_SAMPLING
 
     job = Job("<｜begin▁of▁sentence｜>x", SamplingParams(max_tokens=3, temperature=0))
     plain = UpstreamEngine(server)

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from repoloom.evaluate.backends import Backend, guess_backend
-from repoloom.evaluate.backends.base import GenerationFailed
 from repoloom.evaluate.backends.hf import HFBackend
-from repoloom.evaluate.backends.openai import OpenAIBackend
 from repoloom.evaluate.benchmarks import Benchmark
+from repoloom.inference.base import GenerationFailed
+from repoloom.inference.openai_client import OpenAIBackend
 from repoloom.io import append_jsonl
 from repoloom.progress import progress_bar
 

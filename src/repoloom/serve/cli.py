@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fim_arg(p: argparse.ArgumentParser) -> None:
-    from repoloom.serve.templates import FIM_TEMPLATES
+    from repoloom.prompts import FIM_TEMPLATES
 
     p.add_argument(
         "--fim-template",
@@ -96,7 +96,7 @@ def _target_args(p: argparse.ArgumentParser) -> None:
 
 
 def _template(name: str, vocab):
-    from repoloom.serve.templates import detect_fim_template, get_fim_template
+    from repoloom.prompts import detect_fim_template, get_fim_template
 
     return get_fim_template(detect_fim_template(vocab) if name == "auto" else name)
 
@@ -110,7 +110,7 @@ def _check_model_dir(path: str) -> None:
 
 def build_backend(args: argparse.Namespace):
     if args.model:
-        from repoloom.serve.engine import LocalEngine
+        from repoloom.inference.local import LocalEngine
 
         _check_model_dir(args.model)
         return LocalEngine(
@@ -123,7 +123,7 @@ def build_backend(args: argparse.Namespace):
             context_window=args.context_window,
             threads=args.threads,
         ), "local"
-    from repoloom.serve.upstream import UpstreamEngine
+    from repoloom.inference.upstream import UpstreamEngine
 
     try:
         return UpstreamEngine(
@@ -208,7 +208,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from repoloom.codebase.context import repository_prompt
-    from repoloom.serve.engine import SamplingParams
+    from repoloom.inference.base import SamplingParams
 
     if not Path(args.file).is_file():
         raise UserError(f"{args.file}: no such file")
@@ -257,8 +257,8 @@ def cmd_complete(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from repoloom.serve.engine import SamplingParams
-    from repoloom.serve.templates import COT_SENTENCE, with_system_prompt
+    from repoloom.inference.base import SamplingParams
+    from repoloom.prompts import COT_SENTENCE, with_system_prompt
 
     client = _client(args)
     history: list[dict[str, str]] = []

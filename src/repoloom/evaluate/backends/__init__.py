@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from repoloom.evaluate.backends.base import Backend, GenRequest
+from repoloom.inference.base import Backend, GenRequest
 
 
 def guess_backend(model: str) -> str:

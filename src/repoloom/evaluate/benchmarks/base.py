@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from repoloom.evaluate.backends.base import GenRequest, cut_at_stop
 from repoloom.evaluate.prompts import extract_code, render_fim
 from repoloom.evaluate.sandbox import Job, JobResult
+from repoloom.inference.base import GenRequest, cut_at_stop
 
 PYTHON_STOP_WORDS = ["\ndef", "\nclass", "\nif", "\n#", "\nprint"]  # PAPER_NOTES section 5
 
