@@ -122,6 +122,13 @@ def _blank_lines(text: str) -> str:
 
 
 def _normalise_results(text: str) -> str:
+    """A JSON summary or JSONL results with paths and timings blanked."""
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    if isinstance(whole, dict):
+        return json.dumps(_blank_times(whole), indent=2, sort_keys=True) + "\n"
     lines = []
     for line in text.splitlines():
         try:
