@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from repoloom.codebase.sources import expand_sources
+from repoloom.corpus.config import load_config as load_corpus_config
 from repoloom.corpus.fetch import fetch_manifest, load_manifest
 from repoloom.demo import work
 from repoloom.demo.state import (
@@ -116,7 +117,6 @@ def corpus(state: DemoState) -> DemoState:
 def corpus_config(max_sample_bytes: int) -> Any:
     """The demo's corpus settings: the defaults, no dataset hub (decontaminate against what is
     local, $REPOLOOM_DATA), small samples so that a short run's token stream mixes repositories."""
-    from repoloom.corpus.config import load_config as load_corpus_config
 
     return load_corpus_config(
         None,

@@ -40,6 +40,7 @@ from typing import Any
 
 import httpx
 
+from repoloom.codebase.context import fit_prefix_suffix, repository_prompt
 from repoloom.codebase.deps import PARSED_LANGUAGES
 from repoloom.codebase.sources import iter_repository_files
 from repoloom.corpus.config import ReadConfig
@@ -163,7 +164,6 @@ def fim_line_tasks(
 
     ``max_span_lines`` > 1 makes multi-line tasks: the middle is 2..``max_span_lines``
     consecutive lines (seeded) starting at an eligible line and ending on a non-blank one."""
-    from repoloom.codebase.context import fit_prefix_suffix
 
     rng = random.Random(seed)
     pools = {p: _candidate_lines(t) for p, t in sorted(files.items())}
@@ -461,7 +461,6 @@ def serve_roundtrip(
     """Start ``repoloom serve`` on ``model_dir``, complete ``task`` (a held-out line) through
     ``/v1/completions`` with ``suffix`` and through ``/infill`` with the file's repository
     dependencies as ``input_extra``, stop the server; write ``out/roundtrip.json``."""
-    from repoloom.codebase.context import repository_prompt  # serve: moves to codebase
 
     out.mkdir(parents=True, exist_ok=True)
     # The file's dependencies inside its repository, in corpus order (no budget here: the server

@@ -5,7 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from repoloom.codebase.context import repository_prompt
 from repoloom.errors import UserError
+from repoloom.inference.base import SamplingParams
+from repoloom.inference.local import LocalEngine
+from repoloom.inference.upstream import UpstreamEngine
+from repoloom.prompts import (
+    COT_SENTENCE,
+    FIM_TEMPLATES,
+    detect_fim_template,
+    get_fim_template,
+    with_system_prompt,
+)
+from repoloom.serve.client import HttpClient, LocalClient
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,7 +89,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fim_arg(p: argparse.ArgumentParser) -> None:
-    from repoloom.prompts import FIM_TEMPLATES
 
     p.add_argument(
         "--fim-template",
@@ -96,7 +107,6 @@ def _target_args(p: argparse.ArgumentParser) -> None:
 
 
 def _template(name: str, vocab):
-    from repoloom.prompts import detect_fim_template, get_fim_template
 
     return get_fim_template(detect_fim_template(vocab) if name == "auto" else name)
 
@@ -110,8 +120,6 @@ def _check_model_dir(path: str) -> None:
 
 def build_backend(args: argparse.Namespace):
     if args.model:
-        from repoloom.inference.local import LocalEngine
-
         _check_model_dir(args.model)
         return LocalEngine(
             args.model,
@@ -123,7 +131,6 @@ def build_backend(args: argparse.Namespace):
             context_window=args.context_window,
             threads=args.threads,
         ), "local"
-    from repoloom.inference.upstream import UpstreamEngine
 
     try:
         return UpstreamEngine(
@@ -192,11 +199,8 @@ def _client(args: argparse.Namespace):
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per request in the terminal
     if args.model:
-        from repoloom.serve.client import LocalClient
-
         _check_model_dir(args.model)
         return LocalClient(args.model)
-    from repoloom.serve.client import HttpClient
 
     try:
         return HttpClient(args.url, api_key=args.api_key, tokenizer_dir=args.tokenizer)
@@ -206,9 +210,6 @@ def _client(args: argparse.Namespace):
 
 def cmd_complete(args: argparse.Namespace) -> int:
     from pathlib import Path
-
-    from repoloom.codebase.context import repository_prompt
-    from repoloom.inference.base import SamplingParams
 
     if not Path(args.file).is_file():
         raise UserError(f"{args.file}: no such file")
@@ -257,8 +258,6 @@ def cmd_complete(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from repoloom.inference.base import SamplingParams
-    from repoloom.prompts import COT_SENTENCE, with_system_prompt
 
     client = _client(args)
     history: list[dict[str, str]] = []

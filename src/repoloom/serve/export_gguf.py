@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from repoloom.prompts import BOS, EOS, EOT, FIM_BEGIN, FIM_END, FIM_HOLE
+from repoloom.tokenize.release import release_pre_tokenizer
 from repoloom.train.checkpoint import rope_settings
 
 log = logging.getLogger(__name__)
@@ -126,8 +127,6 @@ def _pre_tokenizer_name(tokenizer_json: dict[str, Any]) -> str:
     """llama.cpp's name for the split rules in ``tokenizer.json`` (it has its own regex per name)."""
     from tokenizers import Tokenizer
     from tokenizers.models import BPE
-
-    from repoloom.tokenize.release import release_pre_tokenizer
 
     reference = Tokenizer(BPE())
     reference.pre_tokenizer = release_pre_tokenizer()

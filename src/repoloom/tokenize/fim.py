@@ -24,7 +24,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from repoloom.tokenize.release import FIM_BEGIN, FIM_END, FIM_HOLE
+from repoloom.tokenize.release import EOS, FIM_BEGIN, FIM_END, FIM_HOLE, PAD
 
 NONE, PSM, SPM = "none", "psm", "spm"
 
@@ -169,8 +169,6 @@ class FragmentFim:
         self, tokenizer_dir: str, *, fim_rate: float = 0.5, spm_rate: float = 0.0, seed: int = 0
     ) -> None:
         from tokenizers import Tokenizer
-
-        from repoloom.tokenize.release import EOS, PAD
 
         self.tokenizer_dir = str(tokenizer_dir)
         self.tok = Tokenizer.from_file(f"{tokenizer_dir}/tokenizer.json")

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from repoloom.tokenize.release import save_portable_tokenizer
+
 if TYPE_CHECKING:
     import torch
 
@@ -231,8 +233,6 @@ def export_hf(
     )
     gen.save_pretrained(out_dir)
     if tokenizer is not None:
-        from repoloom.tokenize.release import save_portable_tokenizer
-
         save_portable_tokenizer(
             tokenizer, out_dir, model_max_length=export_config.max_position_embeddings
         )

@@ -30,6 +30,7 @@ from typing import Any
 
 from repoloom.train.config import TrainConfig, config_to_dict
 from repoloom.train.data import BatchStream, DatasetFactory, stack_windows, token_dataset_factory
+from repoloom.train.sft import SFTDataset, pad_collate
 
 log = logging.getLogger(__name__)
 
@@ -349,8 +350,6 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
         if not cfg.data:
             raise ValueError("no training data: set data=PATH")
         if cfg.stage == "sft":
-            from repoloom.train.sft import SFTDataset, pad_collate
-
             sft_data = SFTDataset.from_jsonl(cfg.data, tokenizer, cfg.seq_len, cfg.system_prompt)
             dataset_factory = sft_data.factory(shuffle=cfg.sft_epochs_shuffle, seed=cfg.seed)
             collate = pad_collate(
@@ -361,8 +360,6 @@ def train(cfg: TrainConfig, dataset_factory: DatasetFactory | None = None) -> di
                 cfg.data, cfg.seq_len, shuffle_seed=cfg.seed if cfg.shuffle_windows else None
             )
     elif cfg.stage == "sft":
-        from repoloom.train.sft import pad_collate
-
         collate = pad_collate(0)
 
     # --- model

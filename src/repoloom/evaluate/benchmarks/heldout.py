@@ -28,6 +28,7 @@ from typing import Any
 
 from repoloom.benchdata.built import heldout_file as data_file
 from repoloom.benchdata.local import data_dir as resolve_data_dir
+from repoloom.codebase.context import fit_prefix_suffix
 from repoloom.errors import UserError
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.cli import add_eval_command
@@ -89,8 +90,6 @@ class HeldoutBenchmark(HeldoutLineInfilling):
         """Cut prefix + suffix of the points that do not fit the model's window (with room for
         ``new_tokens`` and the FIM sentinels), with the server's rule; returns the budget."""
         from transformers import AutoConfig, AutoTokenizer
-
-        from repoloom.codebase.context import fit_prefix_suffix
 
         window = getattr(AutoConfig.from_pretrained(model_dir), "max_position_embeddings", 4096)
         tok = AutoTokenizer.from_pretrained(model_dir)
