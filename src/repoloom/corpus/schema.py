@@ -101,6 +101,21 @@ REPO_SCHEMA = pa.schema(
         ("n_bytes", pa.int64()),
         *[f for f in REMOVED_SCHEMA if f.name not in ("repo", "n_bytes")],
         ("summary", pa.large_string()),
+        ("start", pa.int64()),  # "file": where a file lies in its sample's text (FILES_SCHEMA)
+        ("end", pa.int64()),
+    ]
+)
+# Ray executor, file-level dedup: the files inside the samples, shaped like samples (``index``:
+# the file's number in its repository; ``sample_id``: "<sample id>/<that number>").
+UNIT_SCHEMA = pa.schema(
+    [
+        ("repo", pa.string()),
+        ("index", pa.int64()),
+        ("sample_id", pa.string()),
+        ("text", pa.large_string()),
+        ("paths", pa.list_(pa.string())),
+        ("languages", pa.list_(pa.string())),
+        ("n_bytes", pa.int64()),
     ]
 )
 

@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from repoloom.corpus.dedup.clusters import SparseRows, cluster_stage, resolve_clusters
 from repoloom.corpus.dedup.lsh import band_rows, bucket_pairs, write_buckets, write_pairs
 from repoloom.corpus.dedup.pick import (
+    duplicate_file_row,
     duplicate_sample_row,
     write_file_outputs,
     write_sample_outputs,
@@ -66,6 +67,7 @@ __all__ = [
     "band_rows",
     "bucket_pairs",
     "dedup_sequence",
+    "duplicate_file_row",
     "duplicate_sample_row",
     "file_units",
     "pass_stats",

@@ -49,6 +49,31 @@ def duplicate_sample_row(
     )
 
 
+def duplicate_file_row(row: dict, kept: dict, clusters: dict, j: int) -> dict:
+    """The removed/ row of the `j`-th dropped file of `clusters`. `row` and `kept`: the dropped
+    and the kept file as units (repo, sample_id: the file id, paths: [path], languages:
+    [language], n_bytes)."""
+    return {
+        "repo": row["repo"],
+        "path": row["paths"][0],
+        "language": row["languages"][0] or None,
+        "n_bytes": int(row["n_bytes"]),
+        "step": "dedup",
+        "reason": "exact-dup-file" if bool(clusters["exact"][j]) else "near-dup-file",
+        "detail": json.dumps(
+            {
+                "file_id": row["sample_id"],
+                "cluster": int(clusters["cluster"][j]),
+                "kept_file_id": kept["sample_id"],
+                "kept_repo": kept["repo"],
+                "kept_path": kept["paths"][0],
+                "similarity": round(float(clusters["similarity"][j]), 4),
+            },
+            sort_keys=True,
+        ),
+    }
+
+
 def write_sample_outputs(
     keys: Sequence[str],
     names: Sequence[str],
@@ -145,28 +170,19 @@ def write_file_outputs(
             kept = int(clusters["kept"][j])
             kept_repo = int(np.searchsorted(offsets, kept, side="right") - 1)
             kept_span = spans(kept_repo)[kept - int(offsets[kept_repo])]
-            exact = bool(clusters["exact"][j])
-            removed_rows.append(
-                {
-                    "repo": names[r],
-                    "path": span["path"],
-                    "language": span["language"] or None,
-                    "n_bytes": int(meta["n_bytes"][unit]),
-                    "step": "dedup",
-                    "reason": "exact-dup-file" if exact else "near-dup-file",
-                    "detail": json.dumps(
-                        {
-                            "file_id": unit_ids[unit].decode(),
-                            "cluster": int(clusters["cluster"][j]),
-                            "kept_file_id": unit_ids[kept].decode(),
-                            "kept_repo": names[kept_repo],
-                            "kept_path": kept_span["path"],
-                            "similarity": round(float(clusters["similarity"][j]), 4),
-                        },
-                        sort_keys=True,
-                    ),
-                }
-            )
+            row = {
+                "repo": names[r],
+                "sample_id": unit_ids[unit].decode(),
+                "paths": [span["path"]],
+                "languages": [span["language"]],
+                "n_bytes": int(meta["n_bytes"][unit]),
+            }
+            kept_row = {
+                "repo": names[kept_repo],
+                "sample_id": unit_ids[kept].decode(),
+                "paths": [kept_span["path"]],
+            }
+            removed_rows.append(duplicate_file_row(row, kept_row, clusters, j))
         target = kept_dir / f"{key}.samples.parquet"
         if target.exists():
             continue

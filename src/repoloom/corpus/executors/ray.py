@@ -58,7 +58,10 @@ from repoloom.corpus.decontam import get_index
 from repoloom.corpus.dedup import (
     SparseRows,
     dedup_sequence,
+    duplicate_file_row,
     duplicate_sample_row,
+    enabled,
+    pass_configs,
     pass_stats,
     resolve_bands,
     resolve_clusters,
@@ -69,10 +72,12 @@ from repoloom.corpus.executors.ray_steps import (
     _signatures,
     bands_batch,
     file_steps_batch,
+    file_units_group,
     final_samples_batch,
     pairs_group,
     plan_sources,
     read_task_files,
+    rebuild_group,
     removed_batch,
     repository_batch,
     select_docs_batch,
@@ -199,27 +204,85 @@ class RayExecutor(Executor):
     def deduplicate(self, config: CorpusConfig, summaries: list[dict]) -> dict:
         self.dedup_removed: list[dict] = []
         self.dropped = np.empty(0, dtype=np.int64)
-        n_samples = sum(s["samples"] for s in summaries)
+        self.n_samples = sum(s["samples"] for s in summaries)
         cfg = config.dedup
-        if not (cfg.exact_samples or cfg.near) or not n_samples:
+        if not any(enabled(c) for c in pass_configs(cfg)) or not self.n_samples:
             return {"enabled": False}
 
-        def file_pass(file_cfg: Any) -> dict:  # refused by build_corpus_ray
-            raise BuildError("the file-level dedup pass runs on the local executor only")
+        def file_pass(file_cfg: Any) -> dict:
+            return self._file_pass(file_cfg, config, summaries)
 
         def sample_pass(sample_cfg: Any) -> dict:
-            stats, self.dedup_removed, self.dropped = _dedup(
+            clusters, info, (bands, rows) = _dedup(
                 self.samples,
                 self.offsets,
-                n_samples,
+                self.n_samples,
                 sample_cfg,
                 self.stages,
                 self._read,
                 self.cpus,
             )
-            return stats
+            for j, doc in enumerate(clusters["dropped"].tolist()):
+                row, kept = info[doc], info[int(clusters["kept"][j])]
+                self.dedup_removed.append(
+                    duplicate_sample_row(
+                        row, clusters, j, row["sample_id"], kept["sample_id"], kept["repo"]
+                    )
+                )
+            self.dropped = clusters["dropped"]
+            bytes_removed = sum(int(info[d]["n_bytes"]) for d in self.dropped.tolist())
+            return pass_stats(clusters, self.n_samples, bytes_removed, sample_cfg, bands, rows)
 
-        return dedup_sequence(cfg, file_pass, sample_pass, lambda: n_samples - len(self.dropped))
+        samples_out = lambda: self.n_samples - len(self.dropped)  # noqa: E731
+        return dedup_sequence(cfg, file_pass, sample_pass, samples_out)
+
+    def _file_pass(self, file_cfg: Any, config: CorpusConfig, summaries: list[dict]) -> dict:
+        """The file-level pass: the files inside the samples are the units (numbered in sample
+        order within each repository, repositories in task order, as on the local executor);
+        samples that lost files are rebuilt from the files left (`ray_steps.rebuild_group`)."""
+        from ray.data.expressions import col
+
+        order = [s["repo"] for s in summaries]
+        both = self.repos.filter(expr=(col("record") == "sample") | (col("record") == "file"))
+        spans = self.repos.filter(expr=col("record") == "file").select_columns(["repo"])
+        units_offsets, n_units = _offsets(order, _count_by_repo(spans))
+        units = both.groupby("repo").map_groups(file_units_group, batch_format="pyarrow")
+        clusters, info, (bands, rows) = _dedup(
+            units, units_offsets, n_units, file_cfg, self.stages, self._read, self.cpus, "file_"
+        )
+        gone: dict[str, list[int]] = {}
+        for j, unit in enumerate(clusters["dropped"].tolist()):
+            row, kept = info[unit], info[int(clusters["kept"][j])]
+            gone.setdefault(row["repo"], []).append(unit - units_offsets[row["repo"]])
+            self.dedup_removed.append(duplicate_file_row(row, kept, clusters, j))
+        if not self.stages.done("file_kept"):
+            rebuilt = both.groupby("repo").map_groups(
+                rebuild_group, batch_format="pyarrow", fn_kwargs={"gone": gone, "config": config}
+            )
+            self.stages.write("file_kept", rebuilt, REPO_SCHEMA)
+        self.samples = self._read("file_kept")
+        bytes_in = sum(s["sample_bytes"] for s in summaries)
+        samples_in = self.n_samples
+        self.offsets, self.n_samples = _offsets(order, _count_by_repo(self.samples))
+        bytes_out = int(self.samples.sum("n_bytes") or 0) if self.n_samples else 0
+        exact = clusters["exact"]
+        return {
+            "exact_across_repos": file_cfg.exact_samples,
+            "near": file_cfg.near,
+            "files_in": n_units,
+            "files_out": n_units - len(clusters["dropped"]),
+            "exact_dup": int(exact.sum()),
+            "near_dup": int((~exact).sum()),
+            "bytes_removed": bytes_in - bytes_out,
+            "samples_in": samples_in,
+            "samples_out": self.n_samples,
+            "clusters": int(clusters["clusters"]),
+            "largest_cluster": int(clusters["largest_cluster"]),
+            "candidate_pairs": int(clusters["candidate_pairs"]),
+            "verified_pairs": int(clusters["verified_pairs"]),
+            "bands": bands if file_cfg.near else 0,
+            "rows": rows if file_cfg.near else 0,
+        }
 
     def write_outputs(self, config: CorpusConfig) -> None:
         import ray.data
@@ -299,11 +362,6 @@ def build_corpus_ray(
     keep_work: bool = False,
 ) -> BuildResult:
     """Build the corpus on Ray (see the module docstring); the output is the local executor's."""
-    if config.dedup.file_pass():
-        raise BuildError(
-            "dedup.level: file and dedup.exact_files_across_repos run on the local executor only "
-            "(the Ray executor deduplicates whole samples, the report's unit)"
-        )
     plan = plan_sources(sources, repos_dirs, table_columns)
     return run_build(RayExecutor(plan, address, workers), out, config, overwrite, keep_work)
 
@@ -316,23 +374,26 @@ def _dedup(
     stages: Stages,
     read: Any,
     cpus: int,
-) -> tuple[dict, list[dict], np.ndarray]:
-    """The sample-level dedup pass on Ray; returns (`pass_stats`, removed rows, dropped ids)."""
+    prefix: str = "",
+) -> tuple[dict, list[dict], tuple[int, int]]:
+    """One dedup pass on Ray over `samples` (rows with repo, index, sample_id, text, paths,
+    languages, n_bytes; numbered by `offsets`): (clusters, rows of every sample in a verified
+    pair by number, (bands, rows)). Stage names start with `prefix`."""
     bands, rows = resolve_bands(cfg.threshold, cfg.num_perm, cfg.bands, cfg.rows, cfg.verify)
     # Shuffle partitions of the bucket rows: one per core at least, and no more than ~4M rows
     # (~100 MB) each, so that one partition's candidate search fits any worker.
     n_rows = n_samples * (bands + 1)
     partitions = max(2 * cpus, -(-n_rows // 4_000_000))
-    if not stages.done("signatures"):
+    if not stages.done(f"{prefix}signatures"):
         stages.write(
-            "signatures",
+            f"{prefix}signatures",
             samples.map_batches(
                 sign_batch, batch_format="pyarrow", fn_kwargs={"offsets": offsets, "cfg": cfg}
             ),
             pa.schema([]),  # never empty: there are samples
         )
-    signed = read("signatures")
-    if not stages.done("pairs"):
+    signed = read(f"{prefix}signatures")
+    if not stages.done(f"{prefix}pairs"):
         candidates = (
             signed.map_batches(
                 bands_batch,
@@ -342,8 +403,8 @@ def _dedup(
             .groupby("part", num_partitions=partitions)
             .map_groups(pairs_group, batch_format="pyarrow")
         )
-        stages.write("pairs", candidates, PAIRS_SCHEMA)
-    pair_table = _collect(read("pairs"), PAIRS_SCHEMA)
+        stages.write(f"{prefix}pairs", candidates, PAIRS_SCHEMA)
+    pair_table = _collect(read(f"{prefix}pairs"), PAIRS_SCHEMA)
     pairs = np.stack(
         [pair_table.column("a").to_numpy(), pair_table.column("b").to_numpy()], axis=1
     ).astype(np.int64)
@@ -366,19 +427,22 @@ def _dedup(
         cfg,
     )
     info = gathered.select(["repo", "sample_id", "paths", "languages", "n_bytes"]).to_pylist()
-    row_of = SparseRows(ids, np.arange(len(ids)))
-    removed_rows = []
-    for j, doc in enumerate(clusters["dropped"].tolist()):
-        row = info[int(row_of[[doc]][0])]
-        kept = info[int(row_of[[int(clusters["kept"][j])]][0])]
-        removed_rows.append(
-            duplicate_sample_row(
-                row, clusters, j, row["sample_id"], kept["sample_id"], kept["repo"]
-            )
-        )
-    bytes_removed = sum(r["n_bytes"] for r in removed_rows)
-    stats = pass_stats(clusters, n_samples, bytes_removed, cfg, bands, rows)
-    return stats, removed_rows, clusters["dropped"]
+    return clusters, dict(zip(ids.tolist(), info, strict=True)), (bands, rows)
+
+
+def _count_by_repo(dataset: Any) -> dict[str, int]:
+    """Rows per repository of a dataset (one small row per repository reaches the driver)."""
+    return {r["repo"]: int(r["count()"]) for r in dataset.groupby("repo").count().take_all()}
+
+
+def _offsets(order: Sequence[str], counts: dict[str, int]) -> tuple[dict[str, int], int]:
+    """Global numbers: each repository's first, in task order, and the total."""
+    offsets: dict[str, int] = {}
+    total = 0
+    for repo in order:
+        offsets[repo] = total
+        total += counts.get(repo, 0)
+    return offsets, total
 
 
 def _collect(dataset: Any, schema: pa.Schema | None) -> pa.Table:

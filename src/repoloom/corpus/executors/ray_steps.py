@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from repoloom.corpus import decontam
+from repoloom.corpus.assemble import make_sample
 from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.dedup import band_rows, bucket_pairs, sign_texts
 from repoloom.corpus.executors.base import repo_summary
@@ -30,6 +31,7 @@ from repoloom.corpus.schema import (
     REMOVED_SCHEMA,
     REPO_SCHEMA,
     SAMPLE_SCHEMA,
+    UNIT_SCHEMA,
 )
 from repoloom.corpus.sources import (
     CONTENT_COLUMNS,
@@ -261,6 +263,11 @@ def repository_batch(group: pa.Table, config: CorpusConfig, index_ref: Any = Non
             result = failed_repository(repo, traceback.format_exc(limit=5))
     out = [{"record": "sample", "index": i, **s.row()} for i, s in enumerate(result.samples)]
     out.extend({"record": "removed", **asdict(r)} for r in result.log.removed)
+    names = ("index", "path", "language", "start", "end")
+    out.extend(
+        {"record": "file", "repo": repo, **dict(zip(names, span, strict=True))}
+        for span in result.file_spans
+    )
     summary = {
         **repo_summary(result, time.perf_counter() - started),
         "source": source,
@@ -272,6 +279,62 @@ def repository_batch(group: pa.Table, config: CorpusConfig, index_ref: Any = Non
 
 # ---------------------------------------------------------------------------------------------
 # Near-dedup adapters
+
+
+def _spans_of(rows: list[dict]) -> tuple[dict[int, dict], list[dict]]:
+    """A repository's sample rows by number and its file spans in order (the units' order)."""
+    samples = {r["index"]: r for r in rows if r["record"] == "sample"}
+    spans = [r for r in rows if r["record"] == "file"]
+    spans.sort(key=lambda r: (r["index"], r["start"], r["end"]))
+    return samples, spans
+
+
+def file_units_group(group: pa.Table) -> pa.Table:
+    """map_groups: one repository's samples and file spans -> its files as units (UNIT_SCHEMA),
+    the units of the file-level dedup pass (`dedup.signatures.file_units` of the local one)."""
+    samples, spans = _spans_of(group.to_pylist())
+    out = []
+    for i, span in enumerate(spans):
+        sample = samples[span["index"]]
+        text = sample["text"][span["start"] : span["end"]]
+        out.append(
+            {
+                "repo": span["repo"],
+                "index": i,
+                "sample_id": f"{sample['sample_id']}/{i}",
+                "text": text,
+                "paths": [span["path"]],
+                "languages": [span["language"]],
+                "n_bytes": len(text.encode("utf-8", "surrogatepass")),
+            }
+        )
+    return pa.Table.from_pylist(out, schema=UNIT_SCHEMA)
+
+
+def rebuild_group(group: pa.Table, gone: dict[str, list[int]], config: CorpusConfig) -> pa.Table:
+    """map_groups: one repository's samples after the file-level pass dropped its files `gone`
+    (numbers of `file_units_group`): a sample that lost files is rendered again from the files
+    left (`assemble.make_sample`: same headers, a new content-addressed id), one left with none
+    is gone; samples are numbered again (`dedup.pick.write_file_outputs` of the local one)."""
+    samples, spans = _spans_of(group.to_pylist())
+    dropped = set(gone.get(group.column("repo")[0].as_py(), ()))
+    survivors: dict[int, list[FileDoc]] = {}
+    for i, span in enumerate(spans):
+        if i not in dropped:
+            text = samples[span["index"]]["text"][span["start"] : span["end"]]
+            doc = FileDoc(span["repo"], span["path"], text, 0, span["language"] or None)
+            survivors.setdefault(span["index"], []).append(doc)
+    lost = {spans[i]["index"] for i in dropped}
+    out = []
+    for index in sorted(samples):
+        row = samples[index]
+        if index in lost:
+            if index not in survivors:
+                continue
+            sample = make_sample(row["repo"], survivors[index], row["kind"], config.order)
+            row = {"record": "sample", **sample.row()}
+        out.append({**row, "index": len(out)})
+    return pa.Table.from_pylist(out, schema=REPO_SCHEMA)
 
 
 def sign_batch(batch: pa.Table, offsets: dict[str, int], cfg: Any) -> pa.Table:
