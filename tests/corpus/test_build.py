@@ -11,9 +11,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from repoloom.corpus.executors import local as build_module
 from repoloom.corpus.build import BuildError, build_corpus
 from repoloom.corpus.config import CorpusConfig
+from repoloom.corpus.executors import local as build_module
 from repoloom.corpus.sources import expand_sources
 
 from .conftest import make_repos
