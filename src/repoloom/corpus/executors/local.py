@@ -41,6 +41,7 @@ from repoloom.corpus.schema import (
     FILES_SCHEMA,
     REMOVED_SCHEMA,
     SAMPLE_SCHEMA,
+    BuildError,
     parquet_codec,
     write_rows,
 )
@@ -248,4 +249,6 @@ def build_corpus(
     progress: bool = True,
 ) -> BuildResult:
     """Process every repository, then write the final parts and the report."""
+    if "://" in str(out) and not str(out).startswith("file://"):
+        raise BuildError(f"{out}: the local executor writes to a local path; use --executor ray")
     return run_build(LocalExecutor(tasks, workers, progress), out, config, overwrite, keep_work)
