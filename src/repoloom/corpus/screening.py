@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
+from repoloom.corpus.frontends import FrontEnds
 from repoloom.corpus.steps import FileDoc, StepLog
 
 # Languages screened for syntax, and which grammar parses each (module, function).
@@ -404,8 +405,6 @@ def reference_syntax_verdict(doc: FileDoc) -> SyntaxVerdict | None:
 
 @lru_cache(maxsize=4)
 def _front_ends(timeout: float):
-    from repoloom.corpus.frontends import FrontEnds
-
     return FrontEnds(timeout=timeout)
 
 

@@ -69,6 +69,7 @@ __all__ = [
     "dedup_sequence",
     "duplicate_file_row",
     "duplicate_sample_row",
+    "file_pass_stats",
     "file_units",
     "pass_stats",
     "resolve_bands",
@@ -171,6 +172,37 @@ def pass_stats(
     }
 
 
+def file_pass_stats(
+    clusters: dict,
+    files_in: int,
+    samples_in: tuple[int, int],
+    samples_out: tuple[int, int],
+    cfg: Any,
+    bands: int,
+    rows: int,
+) -> dict:
+    """The report figures of the file-level pass (every executor reports these); `samples_in`
+    and `samples_out`: (samples, bytes) before and after it."""
+    exact = clusters["exact"]
+    return {
+        "exact_across_repos": cfg.exact_samples,
+        "near": cfg.near,
+        "files_in": int(files_in),
+        "files_out": int(files_in - len(clusters["dropped"])),
+        "exact_dup": int(exact.sum()),
+        "near_dup": int((~exact).sum()),
+        "bytes_removed": int(samples_in[1] - samples_out[1]),
+        "samples_in": int(samples_in[0]),
+        "samples_out": int(samples_out[0]),
+        "clusters": int(clusters["clusters"]),
+        "largest_cluster": int(clusters["largest_cluster"]),
+        "candidate_pairs": int(clusters["candidate_pairs"]),
+        "verified_pairs": int(clusters["verified_pairs"]),
+        "bands": bands if cfg.near else 0,
+        "rows": rows if cfg.near else 0,
+    }
+
+
 def settings_stats(cfg: Any) -> dict:
     return {
         "exact_samples": cfg.exact_samples,
@@ -247,28 +279,13 @@ def run_corpus_dedup(
             keys, names, source, work / "files", file_cfg, config, workers, progress, repos_dir
         )
         result.removed_paths.append(removed)
-        exact = clusters["exact"]
         samples_in = count_rows_and_bytes([repos_dir / f"{k}.samples.parquet" for k in keys])
         samples_out = count_rows_and_bytes([files.samples_path(k) for k in keys])
         source = files.samples_path
         result.before = files
-        return {
-            "exact_across_repos": file_cfg.exact_samples,
-            "near": file_cfg.near,
-            "files_in": int(len(meta["digests"])),
-            "files_out": int(len(meta["digests"]) - len(clusters["dropped"])),
-            "exact_dup": int(exact.sum()),
-            "near_dup": int((~exact).sum()),
-            "bytes_removed": samples_in[1] - samples_out[1],
-            "samples_in": samples_in[0],
-            "samples_out": samples_out[0],
-            "clusters": int(clusters["clusters"]),
-            "largest_cluster": int(clusters["largest_cluster"]),
-            "candidate_pairs": int(clusters["candidate_pairs"]),
-            "verified_pairs": int(clusters["verified_pairs"]),
-            "bands": bands if file_cfg.near else 0,
-            "rows": rows if file_cfg.near else 0,
-        }
+        return file_pass_stats(
+            clusters, len(meta["digests"]), samples_in, samples_out, file_cfg, bands, rows
+        )
 
     def sample_pass(sample_cfg: Any) -> dict:
         meta, clusters, result.changed, removed, (bands, rows) = _run_pass(

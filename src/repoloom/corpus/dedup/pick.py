@@ -74,6 +74,14 @@ def duplicate_file_row(row: dict, kept: dict, clusters: dict, j: int) -> dict:
     }
 
 
+def _stage_paths(work: Path, meta: dict, clusters: dict) -> tuple[Path, Path, np.ndarray]:
+    """Where stage 6 writes (kept samples, removed rows) and the repository of each dropped one."""
+    kept_dir = work / "kept"
+    kept_dir.mkdir(exist_ok=True)
+    repo_of = np.searchsorted(meta["offsets"], clusters["dropped"], side="right") - 1
+    return kept_dir, work / "removed.parquet", repo_of
+
+
 def write_sample_outputs(
     keys: Sequence[str],
     names: Sequence[str],
@@ -84,15 +92,10 @@ def write_sample_outputs(
     compression: str,
 ) -> tuple[set[str], Path]:
     """Stage 6: per-repository kept samples (where any was dropped) and the removed rows."""
-    from repoloom.corpus.build import REMOVED_SCHEMA, SAMPLE_SCHEMA, write_table_atomic
-
-    kept_dir = work / "kept"
-    kept_dir.mkdir(exist_ok=True)
-    removed_path = work / "removed.parquet"
+    kept_dir, removed_path, repo_of = _stage_paths(work, meta, clusters)
     offsets = meta["offsets"]
     sample_ids = meta["sample_ids"]
     dropped = clusters["dropped"]
-    repo_of = np.searchsorted(offsets, dropped, side="right") - 1
     changed: set[str] = set()
     codec = parquet_codec(compression)
     removed_rows: list[dict] = []
@@ -140,13 +143,10 @@ def write_file_outputs(
     """Stage 6 of the file-level pass: samples that lost files are rebuilt from the files left
     (as `assemble.make_sample` renders them: same headers, a new content-addressed id; a sample
     left with no file is gone), and every removed file is one row with the kept file's id."""
-    kept_dir = work / "kept"
-    kept_dir.mkdir(exist_ok=True)
-    removed_path = work / "removed.parquet"
+    kept_dir, removed_path, repo_of = _stage_paths(work, meta, clusters)
     offsets = meta["offsets"]
     unit_ids = meta["sample_ids"]
     dropped = clusters["dropped"]
-    repo_of = np.searchsorted(offsets, dropped, side="right") - 1
     codec = parquet_codec(config.output.compression)
     spans_of: dict[int, list[dict]] = {}
 

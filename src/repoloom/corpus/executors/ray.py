@@ -61,6 +61,7 @@ from repoloom.corpus.dedup import (
     duplicate_file_row,
     duplicate_sample_row,
     enabled,
+    file_pass_stats,
     pass_configs,
     pass_stats,
     resolve_bands,
@@ -265,24 +266,8 @@ class RayExecutor(Executor):
         samples_in = self.n_samples
         self.offsets, self.n_samples = _offsets(order, _count_by_repo(self.samples))
         bytes_out = int(self.samples.sum("n_bytes") or 0) if self.n_samples else 0
-        exact = clusters["exact"]
-        return {
-            "exact_across_repos": file_cfg.exact_samples,
-            "near": file_cfg.near,
-            "files_in": n_units,
-            "files_out": n_units - len(clusters["dropped"]),
-            "exact_dup": int(exact.sum()),
-            "near_dup": int((~exact).sum()),
-            "bytes_removed": bytes_in - bytes_out,
-            "samples_in": samples_in,
-            "samples_out": self.n_samples,
-            "clusters": int(clusters["clusters"]),
-            "largest_cluster": int(clusters["largest_cluster"]),
-            "candidate_pairs": int(clusters["candidate_pairs"]),
-            "verified_pairs": int(clusters["verified_pairs"]),
-            "bands": bands if file_cfg.near else 0,
-            "rows": rows if file_cfg.near else 0,
-        }
+        before, after = (samples_in, bytes_in), (self.n_samples, bytes_out)
+        return file_pass_stats(clusters, n_units, before, after, file_cfg, bands, rows)
 
     def write_outputs(self, config: CorpusConfig) -> None:
         import ray.data
