@@ -180,6 +180,9 @@ class Executor(ABC):
         """What run.json says about this executor (None: nothing)."""
         return None
 
+    def finish(self, keep_work: bool) -> None:  # noqa: B027 - an optional hook
+        """After the report: remove what the executor kept outside the store (unless kept)."""
+
 
 def write_build_report(
     store: Store,
@@ -251,4 +254,5 @@ def run_build(
     )
     if not keep_work:
         store.remove("_work")
+    executor.finish(keep_work)
     return BuildResult(out=result_path(out, store), report=report)

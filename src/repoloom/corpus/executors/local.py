@@ -10,7 +10,9 @@ Workers write their own repository's files, so the parent never holds sample tex
 bounded by the largest repository. A killed run started again with the same ``--out`` skips every
 repository whose marker exists and redoes the rest; the final parts are rebuilt from the
 per-repository files in task order, so the output is byte-identical to an uninterrupted run's.
-The stages work on local files: the output is a local path.
+The stages work on local files: with an object-store ``--out`` (``s3://``, ``gs://``, ...) they
+run in a local folder named after the output and the build (resumable the same way), and the
+final parts go up through the store with the report.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator, Sequence
@@ -41,7 +44,6 @@ from repoloom.corpus.schema import (
     FILES_SCHEMA,
     REMOVED_SCHEMA,
     SAMPLE_SCHEMA,
-    BuildError,
     parquet_codec,
     write_rows,
 )
@@ -187,7 +189,13 @@ class LocalExecutor(Executor):
         return {"sources": tasks_fingerprint(self.tasks), "n_repositories": len(self.tasks)}
 
     def start(self, store: Store, config: CorpusConfig) -> int:
-        self.out = store.local_path()
+        self.store = store
+        if store.is_local:
+            self.out = store.local_path()
+        else:  # an object store: stages in a local folder of this output and this build
+            build = json.dumps([store.uri, config.fingerprint(), tasks_fingerprint(self.tasks)])
+            digest = hashlib.sha256(build.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            self.out = Path(tempfile.gettempdir()) / f"repoloom-build-{digest}"
         self.work = self.out / "_work"
         self.repos_dir = self.work / "repos"
         self.repos_dir.mkdir(parents=True, exist_ok=True)
@@ -237,6 +245,15 @@ class LocalExecutor(Executor):
             REMOVED_SCHEMA,
             compression,
         )
+        if not self.store.is_local:
+            for name in ("samples", "removed"):
+                self.store.remove(name)
+                for part in sorted((self.out / name).iterdir()):
+                    self.store.write_bytes(part.read_bytes(), name, part.name)
+
+    def finish(self, keep_work: bool) -> None:
+        if not self.store.is_local and not keep_work:
+            shutil.rmtree(self.out, ignore_errors=True)
 
 
 def build_corpus(
@@ -249,6 +266,4 @@ def build_corpus(
     progress: bool = True,
 ) -> BuildResult:
     """Process every repository, then write the final parts and the report."""
-    if "://" in str(out) and not str(out).startswith("file://"):
-        raise BuildError(f"{out}: the local executor writes to a local path; use --executor ray")
     return run_build(LocalExecutor(tasks, workers, progress), out, config, overwrite, keep_work)
