@@ -15,7 +15,8 @@ import repoloom.corpus.dedup.lsh as lsh_module
 import repoloom.corpus.dedup.signatures as signatures_module
 from repoloom.corpus.build import build_corpus
 from repoloom.corpus.config import CorpusConfig, DecontamConfig, DedupConfig
-from repoloom.corpus.dedup import _ROW, bucket_pairs
+from repoloom.corpus.dedup import bucket_pairs
+from repoloom.corpus.schema import BUCKET_ROW
 from repoloom.corpus.sources import expand_sources
 
 SITE = Path(np.__file__).parents[1]  # site-packages of the test environment: real packages
@@ -62,7 +63,7 @@ def snapshot(out: Path) -> dict[str, bytes]:
 
 
 def test_bucket_pairs_link_every_bucket_member():
-    rows = np.zeros(7, dtype=_ROW)
+    rows = np.zeros(7, dtype=BUCKET_ROW)
     rows["band"] = [0, 0, 0, 1, 1, 0, 2]
     rows["key"] = [5, 5, 5, 5, 5, 9, 5]
     rows["doc"] = [8, 2, 4, 4, 3, 1, 7]
