@@ -32,13 +32,8 @@ from pathlib import Path
 from syntax_precision import repository_docs
 
 from repoloom.corpus.config import CorpusConfig
-from repoloom.corpus.screening import (
-    QUALITY_STEPS,
-    SyntaxVerdict,
-    _cached_scorer,
-    screen_quality,
-    screen_syntax,
-)
+from repoloom.corpus.quality import QUALITY_STEPS, _cached_scorer, screen_quality
+from repoloom.corpus.screening import SyntaxVerdict, screen_syntax
 from repoloom.corpus.steps import StepLog
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -79,16 +79,16 @@ def test_grammars_for_adds_dialects():
 
 
 def test_screening_crossfile_and_multiple_derive_from_the_table():
-    from repoloom.corpus import screening
+    from repoloom.corpus import quality, screening
     from repoloom.evaluate.benchmarks import multiple
     from repoloom.evaluate.crossfile import analysis
 
     assert screening.SYNTAX_LANGUAGES == {row.name for row in L.LANGUAGE_TABLE if row.grammar}
     assert "python" not in screening._GRAMMARS  # Python is screened with compile()
     assert set(screening._GRAMMARS) == set(L.GRAMMARS) - {"python"}
-    assert screening.CODE_LANGUAGES == {row.name for row in L.LANGUAGE_TABLE if row.is_code}
-    assert screening.comment_share("# a\nx = 1\n", "python") == 0.5
-    assert screening.comment_share("// a\nx = 1\n", "java") == 0.5
+    assert quality.CODE_LANGUAGES == {row.name for row in L.LANGUAGE_TABLE if row.is_code}
+    assert quality.comment_share("# a\nx = 1\n", "python") == 0.5
+    assert quality.comment_share("// a\nx = 1\n", "java") == 0.5
     assert set(analysis.GRAMMARS) == {*analysis.SUPPORTED_LANGUAGES, "tsx"}
     keys = [row.toolchain.key for row in L.LANGUAGE_TABLE if row.toolchain]
     assert len(set(keys)) == len(keys) and set(multiple.LANGUAGES) == set(keys)

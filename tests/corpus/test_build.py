@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from repoloom.codebase.sources import expand_sources
-from repoloom.corpus import build as build_module
 from repoloom.corpus.build import BuildError, build_corpus
 from repoloom.corpus.config import CorpusConfig
+from repoloom.corpus.executors import local as build_module
 
 from .conftest import make_repos
 
@@ -165,6 +165,30 @@ def test_resume_after_sigkill_of_the_whole_process_group(tmp_path):
     assert 0 < done < 40, done
     subprocess.run(cmd, check=True, capture_output=True)
     assert snapshot(tmp_path / "clean") == snapshot(out)
+
+
+def test_an_object_store_out_gets_the_same_output(tmp_path):
+    """The local executor with a URI --out (fsspec's in-memory filesystem stands for s3://):
+    the stages run in a local folder, the parts and the report go up through the store."""
+    pytest.importorskip("fsspec", reason="fsspec is not installed")
+    from repoloom.corpus.storage import Store
+
+    repos = make_repos(tmp_path / "repos", 3)
+    sources = sorted(repos.iterdir())
+    build(sources, tmp_path / "disk")
+    uri = f"memory://repoloom-test/{os.getpid()}/corpus"
+    report = build(sources, uri).report
+    store = Store(uri)
+    for name in ("samples", "removed"):
+        for path in store.parquet_files(name):
+            with store.fs.open_input_stream(path) as handle:
+                local = tmp_path / "disk" / name / path.rsplit("/", 1)[1]
+                assert handle.read() == local.read_bytes()
+    assert store.read_json("report.json") == json.loads(
+        (tmp_path / "disk" / "report.json").read_text()
+    )
+    assert report["samples"]["count"] > 0 and not store.exists("_work")
+    assert build(sources, uri).report == report  # finished: nothing to do
 
 
 def test_a_different_build_in_out_is_refused(tmp_path):

@@ -11,11 +11,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-import repoloom.corpus.dedup as dedup_module
+import repoloom.corpus.dedup.lsh as lsh_module
+import repoloom.corpus.dedup.signatures as signatures_module
 from repoloom.codebase.sources import expand_sources
 from repoloom.corpus.build import build_corpus
 from repoloom.corpus.config import CorpusConfig, DecontamConfig, DedupConfig
-from repoloom.corpus.dedup import _ROW, bucket_pairs
+from repoloom.corpus.dedup import bucket_pairs
+from repoloom.corpus.schema import BUCKET_ROW
 
 SITE = Path(np.__file__).parents[1]  # site-packages of the test environment: real packages
 
@@ -61,7 +63,7 @@ def snapshot(out: Path) -> dict[str, bytes]:
 
 
 def test_bucket_pairs_link_every_bucket_member():
-    rows = np.zeros(7, dtype=_ROW)
+    rows = np.zeros(7, dtype=BUCKET_ROW)
     rows["band"] = [0, 0, 0, 1, 1, 0, 2]
     rows["key"] = [5, 5, 5, 5, 5, 9, 5]
     rows["doc"] = [8, 2, 4, 4, 3, 1, 7]
@@ -144,7 +146,8 @@ def test_same_output_for_any_worker_count(corpus, reference, tmp_path):
 
 def _killed_build(corpus: Path, out: Path, target: str, after: int) -> None:
     """Child process: run the build and die hard (no cleanup) after `after` calls of `target`."""
-    original = getattr(dedup_module, target)
+    module = signatures_module if target == "sign_repository" else lsh_module
+    original = getattr(module, target)
     calls = {"n": 0}
 
     def dying(*args, **kwargs):
@@ -153,7 +156,7 @@ def _killed_build(corpus: Path, out: Path, target: str, after: int) -> None:
         calls["n"] += 1
         return original(*args, **kwargs)
 
-    setattr(dedup_module, target, dying)
+    setattr(module, target, dying)
     build(corpus, out)
     os._exit(0)
 
@@ -240,7 +243,7 @@ def test_resume_after_a_kill_in_the_file_level_pass(corpus, tmp_path):
     out = tmp_path / "out"
 
     def killed() -> None:
-        original = dedup_module.sign_repository
+        original = signatures_module.sign_repository
         calls = {"n": 0}
 
         def dying(*args, **kwargs):
@@ -249,7 +252,7 @@ def test_resume_after_a_kill_in_the_file_level_pass(corpus, tmp_path):
             calls["n"] += 1
             return original(*args, **kwargs)
 
-        dedup_module.sign_repository = dying
+        signatures_module.sign_repository = dying
         build(corpus, out, cfg)
         os._exit(0)
 

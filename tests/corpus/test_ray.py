@@ -261,8 +261,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_file_level_dedup_options_are_refused_on_ray(sources, tmp_path):
+def test_file_level_dedup_on_ray_matches_the_local_executor(ray_runtime, sources, tmp_path):
+    """Both dedup passes (cross-repository exact files and file-level near-dedup, then whole
+    samples) on Ray give the local executor's samples, removed rows and report. A repository
+    that shares one file with another loses only that file: its sample is rendered again."""
+    tables, repos_dirs = sources
+    extra = tmp_path / "extra"
+    (extra / "shares-a-file").mkdir(parents=True)
+    helpers = Path(repos_dirs[0]) / "odd-names" / "helpers.py"
+    shutil.copy(helpers, extra / "shares-a-file" / "helpers.py")
+    (extra / "shares-a-file" / "own.py").write_text("def own(x):\n    return x * 2\n")
     config = _config()
     config.dedup.level = "file"
-    with pytest.raises(ray_executor.BuildError, match="local executor only"):
-        build_corpus_ray(sources[0], str(tmp_path / "x"), config)
+    config.dedup.exact_files_across_repos = True
+    dirs = [*repos_dirs, str(extra)]
+    local = tmp_path / "local"
+    build_corpus(expand_sources(tables, dirs), local, config, workers=2, progress=False)
+    out = str(tmp_path / "ray")
+    report = build_corpus_ray(tables, out, config, repos_dirs=dirs).report
+    _assert_same_build(local, out)
+    files = report["dedup"]["files"]
+    assert files["exact_dup"] >= 2 and files["samples_out"] < files["samples_in"]
+    shared = [s for s in ray_executor.iter_output(out, "samples") if s["repo"] == "shares-a-file"]
+    assert [s["paths"] for s in shared] == [["own.py"]]

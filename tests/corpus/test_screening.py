@@ -7,18 +7,20 @@ import types
 import pytest
 
 from repoloom.corpus.config import ConfigError, CorpusConfig, ScreeningConfig, config_from_dict
-from repoloom.corpus.screening import (
-    SYNTAX_LANGUAGES,
+from repoloom.corpus.pipeline import screen_documents
+from repoloom.corpus.quality import (
     CompressionScorer,
     comment_share,
-    dedup_repository_files,
     duplicated_line_share,
     load_scorer,
     mean_identifier_length,
-    reference_syntax_verdict,
-    screen_documents,
-    syntax_verdict,
     whitespace_share,
+)
+from repoloom.corpus.screening import (
+    SYNTAX_LANGUAGES,
+    dedup_repository_files,
+    reference_syntax_verdict,
+    syntax_verdict,
 )
 from repoloom.corpus.steps import FileDoc, StepLog
 
@@ -426,7 +428,7 @@ def test_c_front_end_missing_header_is_no_verdict(tmp_path):
 
 
 def test_generated_markers_only_in_comments_and_headers():
-    from repoloom.corpus.screening import generated_marker
+    from repoloom.corpus.quality import generated_marker
 
     assert (
         generated_marker("# Notes\n\nSome auto-generated notes on releases.\n", "markdown", 999)

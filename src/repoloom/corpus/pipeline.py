@@ -10,12 +10,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from repoloom.corpus.assemble import Sample, assemble_samples
 from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.decontam import decontaminate
 from repoloom.corpus.order import edges_in_order, order_repository
-from repoloom.corpus.screening import dedup_repository_files, screen_documents
+from repoloom.corpus.quality import QUALITY_STEPS, _cached_scorer, screen_quality
+from repoloom.corpus.screening import (
+    SyntaxVerdict,
+    dedup_repository_files,
+    screen_syntax,
+    syntax_verdict,
+)
 from repoloom.corpus.sources import (
     RawFile,
     RepoTask,
@@ -31,6 +38,26 @@ from repoloom.corpus.steps import (
     identify_languages,
     run_isolated,
 )
+
+# The per-repository screening steps in the order they run (the report's funnel).
+SCREEN_STEPS = ("file_dedup", "decontam", "syntax", *QUALITY_STEPS)
+
+
+def screen_documents(docs: list[FileDoc], config: Any, log: StepLog) -> list[FileDoc]:
+    """Syntax then quality screening of one repository's files, as the config switches them."""
+    cfg = config.screening
+    verdicts: dict[str, SyntaxVerdict] = {}
+    if cfg.syntax:
+        docs = screen_syntax(docs, cfg, log, verdicts)
+    elif cfg.longest_function:
+        for doc in docs:
+            if doc.language in cfg.syntax_languages:
+                verdict = syntax_verdict(doc, cfg.max_function_lines)
+                if verdict is not None:
+                    verdicts[doc.path] = verdict
+    if cfg.quality:
+        docs = screen_quality(docs, cfg, log, verdicts, _cached_scorer(cfg.scorer))
+    return docs
 
 
 @dataclass

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from repoloom.corpus.config import CorpusConfig
-from repoloom.corpus.screening import SCREEN_STEPS
+from repoloom.corpus.pipeline import SCREEN_STEPS
 from repoloom.corpus.steps import RULES
+from repoloom.io import write_bytes_atomic
 
 FUNNEL_STEPS = ("read", "language", *(name for name, _ in RULES), *SCREEN_STEPS)
 
@@ -274,7 +275,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}img{{max-width:100
 {images}
 <h2>Steps</h2>{steps}
 <h2>Languages kept</h2>{langs}
-{_dedup_html(report)}
+{render_section(report)}
 <h2>Dependencies and ordering</h2>
 <p>{report["dependencies"]["statements"]:,} dependency statements, {report["dependencies"]["resolved"]:,} resolved inside their repository,
 {report["dependencies"]["edges"]:,} edges; {order["cyclic_groups"]} cycles ({order["files_in_cycles"]} files), {order["cycles_broken"]} cycle-breaking placements.</p>
@@ -283,14 +284,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}img{{max-width:100
 </body></html>"""
 
 
-def _dedup_html(report: dict) -> str:
-    from repoloom.corpus.dedup import render_section
-
-    return render_section(report)
-
-
-def write_report(
-    out: Path,
+def render_report(
     summaries: Sequence[dict],
     manifest: dict,
     config: CorpusConfig,
@@ -299,12 +293,13 @@ def write_report(
     parts: tuple[int, int],
     extra: dict | None = None,
     final: dict[str, int] | None = None,
-) -> dict:
-    """`final`: `count_samples` of the written samples (the funnel's last stage)."""
+    executor: dict | None = None,
+) -> tuple[dict, dict[str, bytes]]:
+    """The report and its files (name -> bytes): report.json, report.html, its charts, run.json.
+    `final`: `count_samples` of the written samples (the funnel's last stage); `executor`: what
+    run.json says about the executor (the Ray one's cluster and stage timings)."""
     report = aggregate(summaries)
     if extra:  # issue 3: corpus-level dedup and decontamination figures
-        from repoloom.corpus.dedup import report_section
-
         report.update(report_section(extra, report))
     if final is not None:
         add_corpus_stages(report, (extra or {}).get("dedup") or {}, final)
@@ -317,13 +312,123 @@ def write_report(
         }
     )
     charts = _charts(report)
-    for name, data in charts.items():
-        (out / f"report_{name}.png").write_bytes(data)
-    (out / "report.html").write_text(render_html(report, charts), encoding="utf-8")
-    (out / "report.json").write_text(
-        json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    files = {f"report_{name}.png": data for name, data in charts.items()}
+    files["report.html"] = render_html(report, charts).encode("utf-8")
+    files["report.json"] = (json.dumps(report, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     # Times vary between runs: they live in run.json, so report.json is reproducible byte for byte.
-    run = {"wall_seconds": round(wall_seconds, 3), "workers": workers, "timings": timings}
-    (out / "run.json").write_text(json.dumps(run, indent=1) + "\n", encoding="utf-8")
+    run: dict[str, Any] = {"wall_seconds": round(wall_seconds, 3), "workers": workers}
+    run["timings"] = timings
+    if executor is not None:
+        run["executor"] = executor
+    files["run.json"] = (json.dumps(run, indent=1) + "\n").encode("utf-8")
+    return report, files
+
+
+def write_report(out: Path, *args: Any, **kwargs: Any) -> dict:
+    """`render_report`, its files written (atomically) into the directory `out`."""
+    report, files = render_report(*args, **kwargs)
+    for name, data in files.items():
+        write_bytes_atomic(out / name, data)
     return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections of issue 3: dedup figures, contamination hits per benchmark
+
+
+def report_section(extra: dict, report: dict) -> dict:
+    """The report.json entries of issue 3: dedup figures, contamination hits per benchmark."""
+    section: dict[str, Any] = {}
+    decontam = dict(extra.get("decontamination") or {})
+    if decontam:
+        step = next((s for s in report.get("steps", []) if s["step"] == "decontam"), None)
+        hits: dict[str, int] = {}
+        tasks: dict[str, int] = {}
+        for reason, n in (step or {}).get("dropped", {}).items():
+            parts = reason.split(":", 2)
+            if len(parts) == 3 and parts[0] == "decontam":
+                hits[parts[1]] = hits.get(parts[1], 0) + n
+                tasks[f"{parts[1]}:{parts[2]}"] = n
+        decontam["hits"] = {b: hits.get(b, 0) for b in (*decontam.get("benchmarks", {}), *hits)}
+        decontam["files_removed"] = sum(hits.values())
+        decontam["tasks_hit"] = len(tasks)
+        section["decontamination"] = decontam
+        section["warnings"] = list(report.get("warnings", [])) + list(decontam.get("warnings", []))
+    dedup = dict(extra.get("dedup") or {})
+    if dedup:
+        section["dedup"] = dedup
+        if dedup.get("enabled"):
+            before = dict(report.get("samples", {}))
+            section["samples"] = {
+                "count": dedup["samples_out"],
+                "bytes": before.get("bytes", 0) - dedup["bytes_removed"],
+                "before_dedup": before,
+            }
+    return section
+
+
+def render_section(report: dict) -> str:
+    """The HTML part of issue 3 (warnings first, then dedup and contamination tables)."""
+
+    def table(rows: list[tuple[Any, Any]]) -> str:
+        body = "".join(
+            f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+            for k, v in rows
+        )
+        return f"<table>{body}</table>"
+
+    parts = []
+    for warning in report.get("warnings", []):
+        parts.append(f'<p style="color:#b00;font-weight:bold">WARNING: {html.escape(warning)}</p>')
+    dedup = report.get("dedup") or {}
+    if dedup.get("enabled"):
+        parts.append("<h2>Dedup (whole samples)</h2>")
+        parts.append(
+            table(
+                [
+                    ("samples in", dedup["samples_in"]),
+                    ("exact duplicates removed", dedup["exact_dup"]),
+                    ("near duplicates removed", dedup["near_dup"]),
+                    ("samples out", dedup["samples_out"]),
+                    ("MB removed", f"{dedup['bytes_removed'] / 1e6:.2f}"),
+                    ("duplicate clusters", dedup["clusters"]),
+                    ("largest cluster", dedup["largest_cluster"]),
+                    (
+                        "MinHash",
+                        f"{dedup['num_perm']} permutations, {dedup['ngram']}-gram shingles, "
+                        f"{dedup['bands']} bands x {dedup['rows']} rows, threshold {dedup['threshold']}",
+                    ),
+                    (
+                        "LSH candidate pairs / verified",
+                        f"{dedup['candidate_pairs']} / {dedup['verified_pairs']}",
+                    ),
+                ]
+            )
+        )
+    files = dedup.get("files") or {}
+    if files:
+        parts.append("<h2>Dedup (files, before whole samples)</h2>")
+        parts.append(
+            table(
+                [
+                    ("files in", files["files_in"]),
+                    ("exact duplicate files removed", files["exact_dup"]),
+                    ("near duplicate files removed", files["near_dup"]),
+                    ("files out", files["files_out"]),
+                    ("samples in / out", f"{files['samples_in']} / {files['samples_out']}"),
+                    ("MB removed", f"{files['bytes_removed'] / 1e6:.2f}"),
+                    ("duplicate clusters", files["clusters"]),
+                    ("largest cluster", files["largest_cluster"]),
+                ]
+            )
+        )
+    decontam = report.get("decontamination") or {}
+    if decontam.get("enabled"):
+        parts.append("<h2>Decontamination</h2>")
+        rows = [
+            (f"{b} ({decontam['benchmarks'].get(b, 0)} strings indexed)", f"{n} files removed")
+            for b, n in decontam.get("hits", {}).items()
+        ]
+        rows += [(m, "NOT FOUND") for m in decontam.get("missing", [])]
+        parts.append(table(rows))
+    return "\n".join(parts)
