@@ -136,7 +136,8 @@ def funnel_line(steps: list[dict]) -> str:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from repoloom.corpus.build import BuildError, build_corpus  # heavy: pyarrow
+    from repoloom.corpus.executors.local import build_corpus  # heavy: pyarrow
+    from repoloom.corpus.schema import BuildError
 
     sources, overrides = split_sources_and_overrides(args.sources)
     config = _load_config(args, BUILD_FLAGS, overrides)
@@ -157,7 +158,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                 raise UserError(
                     "--executor ray needs Ray Data: pip install 'repoloom[ray]'"
                 ) from None
-            from repoloom.corpus.ray_executor import build_corpus_ray
+            from repoloom.corpus.executors.ray import build_corpus_ray
 
             result = build_corpus_ray(
                 sources,

@@ -12,23 +12,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from repoloom.corpus.assemble import Sample, assemble_samples
+from repoloom.codebase.order import edges_in_order, order_repository
+from repoloom.codebase.render import Sample, assemble_samples
+from repoloom.codebase.sources import (
+    RawFile,
+    RepoTask,
+    SourceError,
+    iter_repository_files,
+    printable_name,
+)
 from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.decontam import decontaminate
-from repoloom.corpus.order import edges_in_order, order_repository
 from repoloom.corpus.quality import QUALITY_STEPS, _cached_scorer, screen_quality
 from repoloom.corpus.screening import (
     SyntaxVerdict,
     dedup_repository_files,
     screen_syntax,
     syntax_verdict,
-)
-from repoloom.corpus.sources import (
-    RawFile,
-    RepoTask,
-    SourceError,
-    iter_repository_files,
-    printable_name,
 )
 from repoloom.corpus.steps import (
     FileDoc,
@@ -92,13 +92,6 @@ def sample_file_spans(
     return spans
 
 
-def _deps():
-    # Imported lazily: the parsers load grammars, which only workers that parse need.
-    from repoloom.corpus import deps
-
-    return deps
-
-
 def order_documents(
     repo: str,
     docs: list[FileDoc],
@@ -108,7 +101,6 @@ def order_documents(
     all_languages: dict[str, str | None],
 ):
     """Dependency parsing and ordering of the files that have a parser; returns components and stats."""
-    deps = _deps()
     parsed = {d.path: d for d in docs if d.language in deps.PARSED_LANGUAGES}
     started = time.perf_counter()
     result = deps.parse_dependencies(all_texts, all_languages)

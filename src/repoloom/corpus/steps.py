@@ -3,7 +3,7 @@
 In the manner of datatrove, a step is a small pure function of its input batch: it takes a list
 of documents and returns the ones it keeps, recording each one it drops (with the rule that
 dropped it) in a `StepLog`. The executor that feeds batches to steps lives elsewhere
-(`repoloom.corpus.build`), so the same steps run in the local process pool and on Ray.
+(`repoloom.corpus.executors`), so the same steps run in the local process pool and on Ray.
 
 No single file can stop a build: an exception a step raises for one file removes that file with
 reason ``error:<step>`` (the exception and where it was raised in ``detail``) and the step goes
@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from repoloom.codebase.languages import identify_language
+from repoloom.codebase.sources import RawFile, printable_name
 from repoloom.corpus.config import CorpusConfig, FilterConfig
-from repoloom.corpus.languages import identify_language
-from repoloom.corpus.sources import RawFile, printable_name
 
 # Tests set it to "<step>:<path substring>" to make that step raise for matching files, on every
 # executor (Ray workers inherit the environment; a monkeypatch would not reach them).

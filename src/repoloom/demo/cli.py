@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     # Heavy (pyarrow, numpy, torch): imported when the demo runs, not when the CLI is built.
-    from repoloom.corpus.build import BuildError
+    from repoloom.corpus.schema import BuildError
     from repoloom.demo.steps import run_demo
     from repoloom.tokenize.pipeline import TokenizeError
 

@@ -75,7 +75,7 @@ def corpus(state: DemoState) -> DemoState:
     no held-out file is inside a training sample."""
     import pyarrow.parquet as pq  # heavy
 
-    from repoloom.corpus.build import build_corpus  # heavy: pyarrow
+    from repoloom.corpus.executors.local import build_corpus  # heavy: pyarrow
 
     args, out = state.args, state.out
     corpus = state.corpus = out / "corpus"

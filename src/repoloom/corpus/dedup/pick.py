@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from repoloom.corpus.assemble import make_sample
+from repoloom.codebase.render import make_sample
 from repoloom.corpus.schema import REMOVED_SCHEMA, SAMPLE_SCHEMA, parquet_codec, write_table_atomic
 from repoloom.corpus.steps import FileDoc
 

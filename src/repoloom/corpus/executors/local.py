@@ -35,6 +35,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from repoloom.codebase.sources import RepoTask
 from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.dedup import DedupResult, run_corpus_dedup
 from repoloom.corpus.executors.base import BuildResult, Executor, repo_summary, run_build
@@ -47,7 +48,6 @@ from repoloom.corpus.schema import (
     parquet_codec,
     write_rows,
 )
-from repoloom.corpus.sources import RepoTask
 from repoloom.corpus.storage import Store
 from repoloom.io import write_json_atomic
 from repoloom.progress import progress_bar

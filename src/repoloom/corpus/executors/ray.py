@@ -53,6 +53,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from repoloom.codebase.sources import SourceError
 from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.decontam import get_index
 from repoloom.corpus.dedup import (
@@ -94,7 +95,6 @@ from repoloom.corpus.schema import (
     SAMPLE_SCHEMA,
     BuildError,
 )
-from repoloom.corpus.sources import SourceError
 from repoloom.corpus.storage import Store, resolve_filesystem
 
 log = logging.getLogger(__name__)

@@ -18,22 +18,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from repoloom.corpus import decontam
-from repoloom.corpus.assemble import make_sample
-from repoloom.corpus.config import CorpusConfig
-from repoloom.corpus.dedup import band_rows, bucket_pairs, sign_texts
-from repoloom.corpus.executors.base import repo_summary
-from repoloom.corpus.pipeline import failed_repository, file_level_steps, repository_level_steps
-from repoloom.corpus.schema import (
-    BUCKET_ROW,
-    DOC_SCHEMA,
-    RAW_SCHEMA,
-    REMOVED_SCHEMA,
-    REPO_SCHEMA,
-    SAMPLE_SCHEMA,
-    UNIT_SCHEMA,
-)
-from repoloom.corpus.sources import (
+from repoloom.codebase.render import make_sample
+from repoloom.codebase.sources import (
     CONTENT_COLUMNS,
     PATH_COLUMNS,
     REPO_COLUMNS,
@@ -48,6 +34,20 @@ from repoloom.corpus.sources import (
     is_git_url,
     iter_repository_files,
     printable_name,
+)
+from repoloom.corpus import decontam
+from repoloom.corpus.config import CorpusConfig
+from repoloom.corpus.dedup import band_rows, bucket_pairs, sign_texts
+from repoloom.corpus.executors.base import repo_summary
+from repoloom.corpus.pipeline import failed_repository, file_level_steps, repository_level_steps
+from repoloom.corpus.schema import (
+    BUCKET_ROW,
+    DOC_SCHEMA,
+    RAW_SCHEMA,
+    REMOVED_SCHEMA,
+    REPO_SCHEMA,
+    SAMPLE_SCHEMA,
+    UNIT_SCHEMA,
 )
 from repoloom.corpus.steps import FileDoc, Removal, StepLog
 
