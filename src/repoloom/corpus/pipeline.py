@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from repoloom.codebase import deps
 from repoloom.codebase.order import edges_in_order, order_repository
 from repoloom.codebase.render import Sample, assemble_samples
 from repoloom.codebase.sources import (
