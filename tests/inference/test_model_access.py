@@ -60,3 +60,25 @@ def test_chat_requests_use_the_model_template(local):
     messages = [{"role": "user", "content": "hi"}]
     assert local._batch_chat_prompt(messages) == render_chat(messages, bos_token=local.bos_token)
     assert local.render_chat(messages).endswith("### Response:\n")
+
+
+def test_batch_chat_prompts_start_with_one_bos(local, monkeypatch):
+    # The release chat template spells BOS as text and the tokenizer adds BOS too: the batch path
+    # (eval --instruct) must encode it once, as serve and apply_chat_template(tokenize=True) do.
+    from repoloom.inference.base import GenRequest
+
+    seen = []
+    generate = local.model.generate
+
+    def spy(**kwargs):
+        seen.append(kwargs["input_ids"][0].tolist())
+        return generate(**kwargs)
+
+    monkeypatch.setattr(local.model, "generate", spy)
+    prompt = local._batch_chat_prompt([{"role": "user", "content": "hi"}])
+    assert prompt.startswith(local.bos_token)
+    local.generate([GenRequest(prompt=prompt, max_new_tokens=2, temperature=0.0)])
+    bos = local.tokenizer.bos_token_id
+    ids = seen[0]  # one prompt: no padding
+    assert ids[0] == bos and ids[1] != bos
+    assert ids == local.encode(prompt)

@@ -157,9 +157,17 @@ class LocalEngine(Engine, Backend):
     def encode(self, text: str) -> list[int]:
         """Token ids as the model sees them: the tokenizer adds BOS (like the release tokenizer);
         a BOS already spelled at the start of ``text`` (chat templates write one) is not doubled."""
+        return list(
+            self.tokenizer(self._without_bos_text(text), add_special_tokens=True)["input_ids"]
+        )
+
+    def _without_bos_text(self, text: str) -> str:
+        """``text`` without a leading BOS spelled as text when the tokenizer adds BOS itself: the
+        release chat template writes one, and ``apply_chat_template(tokenize=True)`` (DeepSeek's
+        own evaluation) encodes it once."""
         if self._adds_bos and self.bos_token and text.startswith(self.bos_token):
-            text = text[len(self.bos_token) :]
-        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+            return text[len(self.bos_token) :]
+        return text
 
     def prepare(self, job: Job) -> int:
         """Tokenize the job's prompt; return the prompt length in tokens."""
@@ -243,6 +251,7 @@ class LocalEngine(Engine, Backend):
         tok.padding_side = "left"
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
+        prompts = [self._without_bos_text(p) for p in prompts]
         enc = tok(prompts, return_tensors="pt", padding=True).to(self.device)
         plen = enc["input_ids"].shape[1]
 
