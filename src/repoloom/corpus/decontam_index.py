@@ -201,6 +201,9 @@ def index_sequences(
         keep = (letters >= cfg.min_alpha_tokens) | (rare > 0)
         if cfg.ngram_needs_rare_word and common_words is not None:
             keep &= rare > 0
+        # a sequence generic where it occurs in one string is generic everywhere: `\\sqrt{b^2-4ac}`
+        # is math inside `$...$` of MATH/40, and in a `\\begin{align*}` of MATH/91 too
+        keep &= ~np.isin(grams, grams[~keep])
         left_out["generic"] = left_out.get("generic", 0) + int((~keep).sum())
         grams, owners = grams[keep], owners[keep]
         if cfg.scaffold_min_tasks > 0:
@@ -304,6 +307,8 @@ def common_code() -> tuple[np.ndarray, np.ndarray, dict]:
             raw = np.frombuffer(base64.b64decode(data.pop(key, "")), dtype="<u8")
             return np.sort(raw.astype(np.uint64))
 
+        # the context rule's windows (decontam_context), under the metadata's "context_hashes"
+        data["context_hashes"] = hashes("context_hashes")
         _COMMON = (hashes("hashes"), hashes("words"), data)
     return _COMMON
 
@@ -316,9 +321,18 @@ def build_index(cfg: Any) -> BenchmarkIndex:
     started = time.perf_counter()
     index = BenchmarkIndex(ngram=cfg.ngram)
     sources, _ = load_benchmarks(cfg, index)
-    common, words, _ = common_code() if cfg.common_code else (np.zeros(0, np.uint64), None, {})
+    common, words, meta = common_code() if cfg.common_code else (np.zeros(0, np.uint64), None, {})
+    in_context = meta.get("context_hashes", np.zeros(0, np.uint64))
     sequences = index_sequences(sources, cfg, index, words)
     for n, (hashes, entry_ids) in sorted(sequences.items()):
+        if len(in_context) and n == meta.get(
+            "context_ngram"
+        ):  # an ordinary phrase around a rare word
+            keep = ~np.isin(hashes, in_context)
+            index.left_out["common_context"] = index.left_out.get("common_context", 0) + len(
+                np.unique(hashes[~keep])
+            )
+            hashes, entry_ids = hashes[keep], entry_ids[keep]
         if len(common):
             keep = ~np.isin(hashes, common)
             if n < cfg.ngram:

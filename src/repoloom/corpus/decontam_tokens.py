@@ -75,6 +75,17 @@ def code_tokens(text: str) -> Tokens:
 _ASY = code_tokens("asy").hashes[0]
 
 
+def _inside(opens: np.ndarray, closes: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Per token: inside a region that `opens` opens and `closes` closes, per text (`cuts`)."""
+    return np.concatenate(
+        [
+            np.cumsum(o.astype(np.int64) - c) > 0
+            for o, c in zip(np.split(opens, cuts), np.split(closes, cuts), strict=True)
+        ]
+        or [np.zeros(0, dtype=bool)]
+    )
+
+
 def code_tokens_many(
     texts: list[str],
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
@@ -82,7 +93,8 @@ def code_tokens_many(
     only separate tokens): per text, its token hashes, which tokens hold a letter, and which are
     words that never tell a task apart: at most 2 characters (`i`, `x`, `pi`, `z0`), LaTeX markup
     (a control word right after a backslash, `\\frac`, and the environment of `\\begin{pmatrix}`),
-    a math-mode variable (between `$`s: `$ax^2 + bxy$`), a word of an Asymptote figure (MATH's
+    a math-mode variable (between `$`s, `$ax^2 + bxy$`, or in display math,
+    `\\[F_n = F_{n-1}\\]`), a word of an Asymptote figure (MATH's
     `[asy] ... [/asy]`), or a word that is a whole string literal on its own (`"five", "six"`,
     `'red', 'blue'`: data, not code)."""
     if not texts:
@@ -107,10 +119,15 @@ def code_tokens_many(
         & glued[1:]
         & (following == previous)
     )
-    dollars = np.split(first == ord("$"), cuts)  # math mode: odd number of `$` before, per text
+    # math mode: inside `$...$` (an odd number of `$` before, per text) or MATH's display math
+    # `\\[ ... \\]` (`\\[F_n = F_{n-1} + F_{n-2}\\]`, `\\[x = \\frac{-b \\pm \\sqrt{b^2-4ac}}{2a}\\]`)
     math_mode = np.concatenate(
-        [np.cumsum(d) % 2 == 1 for d in dollars] or [np.zeros(0, dtype=bool)]
+        [np.cumsum(d) % 2 == 1 for d in np.split(first == ord("$"), cuts)]
+        or [np.zeros(0, dtype=bool)]
     )
+    display_opens = (first == ord("[")) & after_backslash
+    display_closes = (first == ord("]")) & after_backslash
+    math_mode |= _inside(display_opens, display_closes, cuts)
     # MATH's Asymptote figures, `[asy] ... draw(Circle((0,0),1)); [/asy]`: drawing code, not text
     asy = tokens.hashes == _ASY
     opens = np.zeros(len(tokens), dtype=bool)
@@ -119,13 +136,7 @@ def code_tokens_many(
     closes[2:-1] = (
         asy[2:-1] & (first[:-3] == ord("[")) & (first[1:-2] == ord("/")) & (first[3:] == ord("]"))
     )
-    figure = np.concatenate(
-        [
-            np.cumsum(o.astype(np.int64) - c) > 0
-            for o, c in zip(np.split(opens & ~closes, cuts), np.split(closes, cuts), strict=True)
-        ]
-        or [np.zeros(0, dtype=bool)]
-    )
+    figure = _inside(opens & ~closes, closes, cuts)
     plain = (
         ((tokens.ends - tokens.starts) <= 2)
         | after_backslash
