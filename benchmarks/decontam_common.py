@@ -7,7 +7,10 @@ The list holds what a clean background corpus of real projects says is ordinary 
   background files (``for (int i = 0; i < n; i++) {`` is ordinary code, not a copy of a task);
 * ``words``: the benchmark words found in at least --word-min-share of the background files
   (``return``, ``len``, ``string``, ``numbers``): a short string or a 10-gram made only of such
-  words is not indexed.
+  words is not indexed;
+* ``context_hashes``: the benchmark 10-grams that are common in context
+  (`repoloom.corpus.decontam_context`): each rare word inside a 3-5 token phrase found in a
+  background file, or one identifier called with numbers (--weak-min-files is its cut-off).
 
 The background corpus is `benchmarks/decontam_background.yaml` (pinned by version and sha256;
 none of its projects is in the `benchmark` manifest or the 36 sdists that measure false hits),

@@ -21,6 +21,9 @@ Only what is specific to a task is indexed (issue 13). Two kinds of sequences ar
   of a clean background corpus of real projects (``benchmarks/decontam_common.py`` builds it
   offline from pinned inputs; the file names the corpus and K). ``return x + y`` and
   ``return len(string)`` are whole HumanEval solutions and ordinary code alike.
+* common in context: a 10-gram whose rare words sit in phrases the background corpus holds,
+  or one identifier called with numbers (`repoloom.corpus.decontam_context`; the list's
+  ``context_hashes``): MBPP/607's pangram, MATH/40's ``the roots of $ax^2 + bx +``.
 
 Where the benchmarks come from: the loaders of `repoloom.evaluate` (one implementation for
 evaluating and decontaminating), with the same local layout:
