@@ -7,7 +7,10 @@ The list holds what a clean background corpus of real projects says is ordinary 
   background files (``for (int i = 0; i < n; i++) {`` is ordinary code, not a copy of a task);
 * ``words``: the benchmark words found in at least --word-min-share of the background files
   (``return``, ``len``, ``string``, ``numbers``): a short string or a 10-gram made only of such
-  words is not indexed.
+  words is not indexed;
+* ``context_hashes``: the benchmark 10-grams that are common in context
+  (`repoloom.corpus.decontam_context`): each rare word inside a 3-5 token phrase found in a
+  background file, or one identifier called with numbers (--weak-min-files is its cut-off).
 
 The background corpus is `benchmarks/decontam_background.yaml` (pinned by version and sha256;
 none of its projects is in the `benchmark` manifest or the 36 sdists that measure false hits),
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import json
 import sys
@@ -38,6 +42,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from repoloom.corpus.decontam_context import PROSE_BENCHMARKS, ContextRule, common_in_context
+from repoloom.corpus.decontam_index import _rare_words
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "repoloom" / "corpus" / "decontam_common.json"
@@ -120,9 +127,10 @@ class Matcher:
 
 def benchmark_sequences(
     benchmarks_dir: str,
-) -> tuple[dict[int, np.ndarray], dict, np.ndarray, np.ndarray]:
+) -> tuple[dict[int, np.ndarray], dict, np.ndarray, np.ndarray, list]:
     """n -> the hashes the index would hold without a common-code list; benchmark file sha256s;
-    the first bigrams of the short sequences; the hashes of the benchmarks' words."""
+    the first bigrams of the short sequences; the hashes of the benchmarks' words; per benchmark
+    string its token hashes, letter and plain-word flags, and whether it is prose."""
     from repoloom.corpus.config import DecontamConfig
     from repoloom.corpus.decontam import (
         BenchmarkIndex,
@@ -149,11 +157,27 @@ def benchmark_sequences(
                 ).hexdigest()
     first_bigrams = np.concatenate([np.zeros(0, np.uint64), *index.short_first_bigrams.values()])
     words = []  # every token holding a letter, of every benchmark string
-    for _, rows in sources:
-        hashes, letters, _ = code_tokens_many([text for _, _, text in rows])
+    strings = []  # (hashes, letters, plain, prose) of every string, for the context rule
+    for benchmark, rows in sources:
+        hashes, letters, plain = code_tokens_many([text for _, _, text in rows])
         words += [h[has_letter] for h, has_letter in zip(hashes, letters, strict=True)]
+        prose = benchmark in PROSE_BENCHMARKS
+        strings += [(*s, prose) for s in zip(hashes, letters, plain, strict=True)]
     words = np.unique(np.concatenate(words))
-    return {n: np.unique(h) for n, (h, _) in sequences.items()}, files, first_bigrams, words
+    sequences = {n: np.unique(h) for n, (h, _) in sequences.items()}
+    return sequences, files, first_bigrams, words, strings
+
+
+def benchmark_mgrams(strings: list, lengths: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """m -> the sorted distinct m-grams inside the benchmark strings (the context rule's)."""
+    from repoloom.corpus.minhash import ngram_hashes
+
+    out = {}
+    for m in lengths:
+        out[m] = np.unique(
+            np.concatenate([np.zeros(0, np.uint64)] + [ngram_hashes(s[0], m) for s in strings])
+        )
+    return out
 
 
 def scan_background(
@@ -161,12 +185,15 @@ def scan_background(
     candidates: dict[int, np.ndarray],
     first_bigrams: np.ndarray,
     words: np.ndarray,
+    mgrams: dict[int, np.ndarray],
     started: float,
-) -> tuple[np.ndarray, Counter, Counter, int]:
+) -> tuple[np.ndarray, Counter, Counter, int, dict[int, np.ndarray]]:
     """Per benchmark word and per candidate sequence, the number of background files holding it;
-    files per project; bytes read."""
+    files per project; bytes read; per benchmark m-gram (the context rule's), its file count."""
     from repoloom.corpus.decontam import code_tokens
+    from repoloom.corpus.minhash import ngram_hashes
 
+    files_with_mgram = {m: np.zeros(len(g), dtype=np.int64) for m, g in mgrams.items()}
     files_with_word = np.zeros(len(words), dtype=np.int64)
     matcher = Matcher(candidates, first_bigrams)
     print(f"{len(matcher.everything)} benchmark sequences, lengths {sorted(candidates)}")
@@ -187,19 +214,31 @@ def scan_background(
         files_with_word[pos[words[pos] == present]] += 1
         for h in matcher(tokens.hashes).tolist():
             files_with[h] += 1
-    return files_with_word, files_with, projects, total_bytes
+        for m, table in mgrams.items():
+            if len(tokens) >= m:
+                present = np.unique(ngram_hashes(tokens.hashes, m))
+                pos = np.searchsorted(table, present)
+                pos[pos == len(table)] = 0
+                files_with_mgram[m][pos[table[pos] == present]] += 1
+    return files_with_word, files_with, projects, total_bytes, files_with_mgram
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--background", default=str(ROOT / "data" / "background"))
     parser.add_argument("--benchmarks-dir", required=True)
-    parser.add_argument("--min-files", type=int, default=2, help="the cut-off K")
+    parser.add_argument("--min-files", type=int, default=1, help="the cut-off K")
     parser.add_argument(
         "--word-min-share",
         type=float,
         default=0.004,
         help="a benchmark word in at least this share of the files is common",
+    )
+    parser.add_argument(
+        "--weak-min-files",
+        type=int,
+        default=ContextRule.weak_min_files,
+        help="a rare word in at least this many files is weak (the context rule)",
     )
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument(
@@ -209,7 +248,13 @@ def main() -> None:
     from repoloom.corpus.decontam import TOKENIZER
 
     started = time.perf_counter()
-    candidates, benchmark_files, first_bigrams, words = benchmark_sequences(args.benchmarks_dir)
+    candidates, benchmark_files, first_bigrams, words, strings = benchmark_sequences(
+        args.benchmarks_dir
+    )
+    rule = ContextRule(weak_min_files=args.weak_min_files)
+    mgrams = benchmark_mgrams(
+        strings, tuple(sorted({rule.weak_prose, rule.weak_code, rule.strong}))
+    )
     counts = Path(args.counts) if args.counts else None
     if counts is not None and counts.is_file():  # re-cut without scanning the corpus again
         saved = np.load(counts)
@@ -220,9 +265,11 @@ def main() -> None:
         )
         projects = Counter(json.loads(str(saved["projects"])))
         total_bytes = int(saved["bytes"])
+        files_with_mgram = {m: saved[f"mgram{m}_files"] for m in mgrams}
+        assert all(np.array_equal(saved[f"mgram{m}"], g) for m, g in mgrams.items())
     else:
-        files_with_word, files_with, projects, total_bytes = scan_background(
-            Path(args.background), candidates, first_bigrams, words, started
+        files_with_word, files_with, projects, total_bytes, files_with_mgram = scan_background(
+            Path(args.background), candidates, first_bigrams, words, mgrams, started
         )
         if counts is not None:
             np.savez(
@@ -233,6 +280,8 @@ def main() -> None:
                 seq_files=np.array(list(files_with.values()), dtype=np.int64),
                 projects=json.dumps(projects),
                 bytes=total_bytes,
+                **{f"mgram{m}": g for m, g in mgrams.items()},
+                **{f"mgram{m}_files": c for m, c in files_with_mgram.items()},
             )
     common = np.array(
         sorted(h for h, count in files_with.items() if count >= args.min_files), dtype="<u8"
@@ -240,6 +289,17 @@ def main() -> None:
     files = sum(projects.values())
     word_min_files = max(1, int(np.ceil(args.word_min_share * files)))
     common_words = np.sort(words[files_with_word >= word_min_files]).astype("<u8")
+    # the context rule: windows whose rare words sit in phrases the background holds
+    context = common_in_context(
+        [
+            (h, letters, _rare_words(h, letters, plain, common_words), prose)
+            for h, letters, plain, prose in strings
+        ],
+        {m: g[files_with_mgram[m] >= 1] for m, g in mgrams.items()},
+        np.sort(words[files_with_word >= rule.weak_min_files]),
+        np.sort(words[files_with_word >= 1]),
+        rule,
+    ).astype("<u8")
     lock_path = Path(args.background) / "manifest.lock.json"
     lock = json.loads(lock_path.read_text()) if lock_path.is_file() else {}
     artefacts = [
@@ -261,19 +321,24 @@ def main() -> None:
             "min_files": args.min_files,
             "word_min_share": args.word_min_share,
             "word_min_files": word_min_files,
+            "context": dataclasses.asdict(rule) | {"mgram_min_files": 1},
         },
         "benchmarks": benchmark_files,
         "count": len(common),
         "words_count": len(common_words),
         "hashes": base64.b64encode(common.tobytes()).decode("ascii"),
         "words": base64.b64encode(common_words.tobytes()).decode("ascii"),
+        "context_ngram": 10,
+        "context_count": len(context),
+        "context_hashes": base64.b64encode(context.tobytes()).decode("ascii"),
     }
     Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
     print(
         f"{len(common)} common sequences (in >= {args.min_files} of {files} files,"
         f" {total_bytes / 1e6:.1f} MB, {len(projects)} projects) -> {args.out}"
         f" ({time.perf_counter() - started:.0f} s); {len(common_words)} of {len(words)}"
-        f" benchmark words in >= {word_min_files} files"
+        f" benchmark words in >= {word_min_files} files; {len(context)} 10-grams common in"
+        " context"
     )
 
 
