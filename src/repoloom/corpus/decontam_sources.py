@@ -1,5 +1,5 @@
 """Where decontamination's benchmark texts come from: (task id, field, text) rows of HumanEval
-(+ the MultiPL-E translations), MBPP, GSM8K and MATH through `repoloom.evaluate`'s loaders, and
+(+ the MultiPL-E translations), MBPP, GSM8K and MATH through `repoloom.benchdata`'s loaders, and
 of any JSONL named in ``decontam.extra_jsonl``; a benchmark that cannot be found is recorded in
 the index (and raises with ``require_all_benchmarks``).
 """
@@ -13,10 +13,32 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # the index module imports this one
-    from repoloom.corpus.decontam_index import BenchmarkIndex
+import repoloom.benchdata.hub as benchmark_hub
+from repoloom.benchdata import (
+    MATH_SETS,
+    MBPP_HUB,
+    DataNotFound,
+    find_local,
+    humaneval_file,
+    humaneval_records,
+    load_mbpp_records,
+    local_mbpp,
+    local_multiple,
+    math_records,
+    multiple_records,
+)
+from repoloom.codebase.languages import TOOLCHAINS
+
+
+class LoadRecord(Protocol):
+    """Where loading is recorded (``decontam_index.BenchmarkIndex``, which imports this module)."""
+
+    missing: list[str]
+    sources: dict[str, str]
+    warnings: list[str]
+
 
 log = logging.getLogger(__name__)
 
@@ -87,46 +109,35 @@ def _task_id(benchmark: str, row: dict, number: int) -> str:
 def _humaneval_records(base: Path | None) -> tuple[list[dict], list[str]]:
     """HumanEval from the wheel first (its task ids are HumanEval/N), else a local copy; plus the
     MultiPL-E translations a local copy holds (never fetched: 20 languages of prompts)."""
-    from repoloom.evaluate.benchmarks.humaneval import HumanEval, humaneval_file
-    from repoloom.evaluate.benchmarks.multiple import LANGUAGES, MultiPLE
-    from repoloom.evaluate.data import DataNotFound, find_local
-
     try:
         path = humaneval_file(None)
     except DataNotFound:
         path = humaneval_file(base)  # raises DataNotFound when there is no local copy either
-    records = [task.data for task in HumanEval(path).load(None)]
+    records = humaneval_records(path)
     where = [str(path)]
-    for key, language in sorted(LANGUAGES.items()):
+    for key in sorted(toolchain.key for toolchain in TOOLCHAINS):
         if key == "py":
             continue
-        name = f"humaneval-{key}.jsonl"
-        local = find_local(base, f"humaneval/{name}", f"multipl-e/{name}")
+        local = local_multiple(base, key, top_level=False)
         if local is not None:
-            records += [task.data for task in MultiPLE(language).load(base)]
+            records += multiple_records(key, base)
             where.append(str(local))
     return records, where
 
 
 def benchmark_records(benchmark: str, base: Path | None, hub: bool) -> tuple[list[dict], str]:
-    """Raw records of one benchmark through `repoloom.evaluate`'s loaders (the local copy under
+    """Raw records of one benchmark through `repoloom.benchdata`'s loaders (the local copy under
     `base`, else the public hub when `hub` is on), and where they came from. Raises
-    `repoloom.evaluate.data.DataNotFound` naming why when neither has it."""
-    from repoloom.evaluate.data import DataNotFound
-
+    `repoloom.benchdata.DataNotFound` naming why when neither has it."""
     if benchmark == "humaneval":
         records, where = _humaneval_records(base)
         return records, ", ".join(where)
     if benchmark == "mbpp":
-        from repoloom.evaluate.benchmarks.mbpp import MBPP_HUB, load_mbpp_records, local_mbpp
-
         local = local_mbpp(base)
         if local is None and not hub:
             raise DataNotFound("MBPP: no local copy and decontam.hub is off")
         return load_mbpp_records(base), str(local or f"hub:{MBPP_HUB}")
-    from repoloom.evaluate.benchmarks.pal_math import SETS, math_records
-
-    spec = SETS[benchmark]
+    spec = MATH_SETS[benchmark]
     if not hub:
         spec = dataclasses.replace(spec, hub=None)
     rows, where = math_records(spec, base)
@@ -138,8 +149,6 @@ def benchmark_rows(
 ) -> tuple[list[tuple[str, str, str]], str]:
     """(task_id, field, text) of one benchmark, and where they came from; raises
     FileNotFoundError naming why the benchmark cannot be found."""
-    from repoloom.evaluate.data import DataNotFound
-
     try:
         records, where = benchmark_records(benchmark, base, hub)
     except DataNotFound as exc:
@@ -167,12 +176,10 @@ def extra_rows(path: Path) -> list[tuple[str, str, str]]:
 
 
 def load_benchmarks(
-    cfg: Any, index: BenchmarkIndex
+    cfg: Any, index: LoadRecord
 ) -> tuple[list[tuple[str, list[tuple[str, str, str]]]], Path | None]:
     """(benchmark, rows) of every benchmark the config names; the missing ones are recorded in
     `index` (and raise with require_all_benchmarks)."""
-    from repoloom.evaluate.hub import hub_reachable
-
     base = resolve_benchmarks_dir(cfg.benchmarks_dir)
     sources: list[tuple[str, list[tuple[str, str, str]]]] = []
     hub = cfg.hub
@@ -183,7 +190,7 @@ def load_benchmarks(
                 " others go in decontam.extra_jsonl)"
             )
         if hub is None and benchmark in ("mbpp", "gsm8k") and not _has_local(benchmark, base):
-            hub = hub_reachable()  # null: ask the hub only when it answers within 2 s
+            hub = benchmark_hub.hub_reachable()  # null: ask the hub only when it answers within 2 s
             if not hub:
                 log.warning(
                     "decontam.hub is null (auto) and the benchmark hub did not answer within 2 s:"
@@ -224,7 +231,5 @@ def load_benchmarks(
 
 
 def _has_local(benchmark: str, base: Path | None) -> bool:
-    from repoloom.evaluate.data import find_local
-
     relative = {"mbpp": ("mbpp/mbpp.jsonl",), "gsm8k": ("pal-math/gsm8k/test.json",)}
     return find_local(base, *relative.get(benchmark, ())) is not None
