@@ -27,14 +27,13 @@ from repoloom.codebase.sources import (
     RepoTask,
     SourceError,
     TaskOptions,
-    _pick_column,
-    _table_file,
     expand_repos_dir,
     expand_source,
     is_git_url,
     iter_repository_files,
     printable_name,
 )
+from repoloom.codebase.tables import pick_column, table_file
 from repoloom.corpus import decontam
 from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.dedup import band_rows, bucket_pairs, sign_texts
@@ -144,7 +143,7 @@ def table_rows_to_raw(
     contents = batch.column(content_col).to_pylist()
     rows = []
     for repo, path, content in zip(repos, paths, contents, strict=True):
-        raw = _table_file(path, 0, content, config.read)
+        raw = table_file(path, 0, content, config.read)
         # Repository names as the local reader gives them (sources._unique): one printable line.
         name = printable_name(str(repo))
         rows.append({"repo": name, "source": source, "task": -1, "order": 0, **_raw_fields(raw)})
@@ -428,7 +427,7 @@ def table_columns_of(
 ) -> tuple[str, str, str]:
     """The (repo, path, content) columns of a Stack-layout table, as the local reader picks them."""
     return (
-        _pick_column(names, wanted[0], REPO_COLUMNS, "repo", where),
-        _pick_column(names, wanted[1], PATH_COLUMNS, "path", where),
-        _pick_column(names, wanted[2], CONTENT_COLUMNS, "content", where),
+        pick_column(names, wanted[0], REPO_COLUMNS, "repo", where),
+        pick_column(names, wanted[1], PATH_COLUMNS, "path", where),
+        pick_column(names, wanted[2], CONTENT_COLUMNS, "content", where),
     )
