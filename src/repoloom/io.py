@@ -69,13 +69,19 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
             line = line.strip()
             if not line:
                 continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(rec, dict):
-                raise ValueError(f"{path}:{n}: expected a JSON object")
-            yield rec
+            yield json_record(line, f"{path}:{n}")
+
+
+def json_record(line: str | bytes, where: str) -> dict[str, Any]:
+    """One JSONL line as a dict; a broken line or one that is not an object is a ValueError
+    naming ``where`` (``path:line``)."""
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
+    if isinstance(rec, dict):
+        return rec
+    raise ValueError(f"{where}: expected a JSON object")
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:

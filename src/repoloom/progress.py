@@ -6,11 +6,17 @@ from typing import Any
 
 
 def progress_bar(
-    label: str, *fields: str, enabled: bool = True, eta: bool = False, transient: bool = False
+    label: str,
+    *fields: str,
+    enabled: bool = True,
+    eta: bool | str = False,
+    tail: tuple[str, ...] = (),
+    transient: bool = False,
 ) -> Any:
-    """A rich ``Progress``: bold label, bar, done/total, extra ``fields`` columns, elapsed [, ETA].
+    """A rich ``Progress``: bold label, bar, done/total, extra ``fields`` columns, elapsed
+    [, ETA (after the text ``eta`` when that is a string)], then the ``tail`` columns.
 
-    ``fields`` are rich format strings over the task (``"{task.fields[mb]:.1f} MB"``).
+    ``fields`` and ``tail`` are rich format strings over the task (``"{task.fields[mb]:.1f} MB"``).
     """
     from rich.progress import (
         BarColumn,
@@ -24,6 +30,9 @@ def progress_bar(
     columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn()]
     columns += [TextColumn(field) for field in fields]
     columns.append(TimeElapsedColumn())
+    if isinstance(eta, str):
+        columns.append(TextColumn(eta))
     if eta:
         columns.append(TimeRemainingColumn())
+    columns += [TextColumn(field) for field in tail]
     return Progress(*columns, disable=not enabled, transient=transient)

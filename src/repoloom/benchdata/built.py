@@ -12,30 +12,36 @@ HELDOUT_FILE = "heldout.jsonl"
 CROSSFILE_FILE = "crossfile.jsonl"
 
 
-def heldout_file(data_dir: Path | None) -> Path:
+def _built_file(
+    data_dir: Path | None, candidates: tuple[str, ...], no_download: str, command: str
+) -> Path:
+    """``data_dir`` itself when it is a file, else the first of ``candidates`` (relative paths)
+    in it; `no_download` and `command` word the errors."""
     if data_dir is None:
-        raise DataNotFound(
-            "heldout has no download: build it from your repositories with `repoloom eval "
-            "build-heldout REPO... --out FILE.jsonl` and pass --data-dir FILE.jsonl"
-        )
+        raise DataNotFound(no_download)
     if data_dir.is_file():
         return data_dir
-    if (data_dir / HELDOUT_FILE).is_file():
-        return data_dir / HELDOUT_FILE
-    raise DataNotFound(f"no {HELDOUT_FILE} in {data_dir} (made by `repoloom eval build-heldout`)")
+    for candidate in candidates:
+        if (data_dir / candidate).is_file():
+            return data_dir / candidate
+    raise DataNotFound(f"no {candidates[0]} in {data_dir} (made by `repoloom eval {command}`)")
+
+
+def heldout_file(data_dir: Path | None) -> Path:
+    return _built_file(
+        data_dir,
+        (HELDOUT_FILE,),
+        "heldout has no download: build it from your repositories with `repoloom eval "
+        "build-heldout REPO... --out FILE.jsonl` and pass --data-dir FILE.jsonl",
+        "build-heldout",
+    )
 
 
 def crossfile_file(data_dir: Path | None) -> Path:
-    if data_dir is None:
-        raise DataNotFound(
-            "crossfile has no public download: build it with `repoloom eval crossfile-build "
-            "REPO... --out FILE.jsonl` and pass --data-dir FILE.jsonl"
-        )
-    if data_dir.is_file():
-        return data_dir
-    for candidate in (data_dir / CROSSFILE_FILE, data_dir / "crossfile" / CROSSFILE_FILE):
-        if candidate.is_file():
-            return candidate
-    raise DataNotFound(
-        f"no {CROSSFILE_FILE} in {data_dir} (made by `repoloom eval crossfile-build`)"
+    return _built_file(
+        data_dir,
+        (CROSSFILE_FILE, f"crossfile/{CROSSFILE_FILE}"),
+        "crossfile has no public download: build it with `repoloom eval crossfile-build "
+        "REPO... --out FILE.jsonl` and pass --data-dir FILE.jsonl",
+        "crossfile-build",
     )

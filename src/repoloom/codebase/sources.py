@@ -34,11 +34,13 @@ from repoloom.codebase.files import (
     SourceError,
     TaskOptions,
     checked_file,
-    name_problem,
-    printable_name,
-    safe_member_path,
     unique_name,
 )
+
+# Re-exported: callers read names through this module (explicit ``as`` re-exports).
+from repoloom.codebase.files import name_problem as name_problem
+from repoloom.codebase.files import printable_name as printable_name
+from repoloom.codebase.files import safe_member_path as safe_member_path
 from repoloom.codebase.tables import (
     CONTENT_COLUMNS,
     PATH_COLUMNS,

@@ -22,6 +22,7 @@ from repoloom.codebase.files import (
     safe_member_path,
     unique_name,
 )
+from repoloom.io import json_record
 
 TABLE_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")
 
@@ -90,11 +91,9 @@ def jsonl_tasks(path: Path, options: TaskOptions) -> list[RepoTask]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SourceError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
-            if not isinstance(record, dict):
-                raise SourceError(f"{path}:{number}: expected a JSON object per line")
+                record = json_record(line, f"{path}:{number}")
+            except ValueError as exc:
+                raise SourceError(str(exc)) from exc
             if columns is None:
                 names = list(record)
                 columns = (

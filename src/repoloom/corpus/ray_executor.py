@@ -3,6 +3,8 @@
 paths and URIs) and `repoloom.corpus.schema` (the tables). Its public names stay importable from
 here."""
 
+# ruff: noqa: F403, F405 (a re-export shim: the Ray Data functions and tables come in by star imports)
+
 from repoloom.corpus.executors.base import STOP_AFTER_ENV, BuildResult
 from repoloom.corpus.executors.ray import (
     RayExecutor,
@@ -11,32 +13,8 @@ from repoloom.corpus.executors.ray import (
     connect,
     iter_output,
 )
-from repoloom.corpus.executors.ray_steps import (
-    KILL_ONCE_ENV,
-    RaySources,
-    bands_batch,
-    file_steps_batch,
-    final_samples_batch,
-    is_table_uri,
-    pairs_group,
-    plan_sources,
-    read_task_files,
-    removed_batch,
-    repository_batch,
-    select_docs_batch,
-    sign_batch,
-    table_columns_of,
-    table_rows_to_raw,
-)
-from repoloom.corpus.schema import (
-    DOC_SCHEMA,
-    PAIRS_SCHEMA,
-    RAW_SCHEMA,
-    REMOVED_SCHEMA,
-    REPO_SCHEMA,
-    SAMPLE_SCHEMA,
-    BuildError,
-)
+from repoloom.corpus.executors.ray_steps import *
+from repoloom.corpus.schema import *
 from repoloom.corpus.storage import Store, resolve_filesystem
 
 __all__ = [

@@ -367,6 +367,23 @@ def report_section(extra: dict, report: dict) -> dict:
     return section
 
 
+def _dedup_rows(
+    stats: dict, unit: str, what: str, between: Sequence[tuple[str, Any]] = ()
+) -> list[tuple[str, Any]]:
+    """The rows both dedup tables share: `unit` (samples, files) in and out, `what` removed
+    exactly and nearly, the `between` rows, then the bytes removed and the clusters."""
+    return [
+        (f"{unit} in", stats[f"{unit}_in"]),
+        (f"exact {what} removed", stats["exact_dup"]),
+        (f"near {what} removed", stats["near_dup"]),
+        (f"{unit} out", stats[f"{unit}_out"]),
+        *between,
+        ("MB removed", f"{stats['bytes_removed'] / 1e6:.2f}"),
+        ("duplicate clusters", stats["clusters"]),
+        ("largest cluster", stats["largest_cluster"]),
+    ]
+
+
 def render_section(report: dict) -> str:
     """The HTML part of issue 3 (warnings first, then dedup and contamination tables)."""
 
@@ -386,13 +403,7 @@ def render_section(report: dict) -> str:
         parts.append(
             table(
                 [
-                    ("samples in", dedup["samples_in"]),
-                    ("exact duplicates removed", dedup["exact_dup"]),
-                    ("near duplicates removed", dedup["near_dup"]),
-                    ("samples out", dedup["samples_out"]),
-                    ("MB removed", f"{dedup['bytes_removed'] / 1e6:.2f}"),
-                    ("duplicate clusters", dedup["clusters"]),
-                    ("largest cluster", dedup["largest_cluster"]),
+                    *_dedup_rows(dedup, "samples", "duplicates"),
                     (
                         "MinHash",
                         f"{dedup['num_perm']} permutations, {dedup['ngram']}-gram shingles, "
@@ -410,16 +421,12 @@ def render_section(report: dict) -> str:
         parts.append("<h2>Dedup (files, before whole samples)</h2>")
         parts.append(
             table(
-                [
-                    ("files in", files["files_in"]),
-                    ("exact duplicate files removed", files["exact_dup"]),
-                    ("near duplicate files removed", files["near_dup"]),
-                    ("files out", files["files_out"]),
-                    ("samples in / out", f"{files['samples_in']} / {files['samples_out']}"),
-                    ("MB removed", f"{files['bytes_removed'] / 1e6:.2f}"),
-                    ("duplicate clusters", files["clusters"]),
-                    ("largest cluster", files["largest_cluster"]),
-                ]
+                _dedup_rows(
+                    files,
+                    "files",
+                    "duplicate files",
+                    [("samples in / out", f"{files['samples_in']} / {files['samples_out']}")],
+                )
             )
         )
     decontam = report.get("decontamination") or {}

@@ -119,6 +119,14 @@ def _grammar_for(doc: FileDoc) -> str:
     return doc.language or ""
 
 
+def _tree_sitter_source(doc: FileDoc) -> tuple[str, bytes] | None:
+    """The grammar and bytes a tree-sitter parse of ``doc`` takes; None: no grammar screens it."""
+    grammar = _grammar_for(doc)
+    if grammar not in _GRAMMARS:
+        return None
+    return grammar, doc.text.encode("utf-8", "surrogatepass")
+
+
 def _unplaced_bytes(error_nodes, missing_nodes) -> tuple[int, int | None]:
     """(bytes of the tokens tree-sitter could not place, first row holding one).
 
@@ -246,10 +254,9 @@ def syntax_verdict(
     measure = _line_count(doc.text) > function_lines_above
     if doc.language == "python":
         return _python_verdict(doc, measure)
-    grammar = _grammar_for(doc)
-    if grammar not in _GRAMMARS:
+    if (source := _tree_sitter_source(doc)) is None:
         return None
-    data = doc.text.encode("utf-8", "surrogatepass")
+    grammar, data = source
     if grammar == "c" and not measure and doc.path.lower().endswith(".h"):
         # Headers are mostly C++ here; the C grammar's error recovery on C++ costs 3x the C++
         # parse. C++ first gives the same verdict: a clean C++ parse means share 0 either way.
@@ -273,10 +280,9 @@ def reference_syntax_verdict(doc: FileDoc) -> SyntaxVerdict | None:
     Kept for the equivalence tests and benchmarks/syntax_speed.py."""
     if doc.language == "python":
         return _python_verdict(doc, True)
-    grammar = _grammar_for(doc)
-    if grammar not in _GRAMMARS:
+    if (source := _tree_sitter_source(doc)) is None:
         return None
-    data = doc.text.encode("utf-8", "surrogatepass")
+    grammar, data = source
 
     def parse(name: str) -> SyntaxVerdict:
         verdict = _tree_sitter_verdict(name, data, False)

@@ -23,9 +23,10 @@ import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from repoloom.benchdata.local import DataNotFound, data_dir
-from repoloom.errors import UserError
+from repoloom.errors import UserError, as_user_error
 from repoloom.evaluate import benchmarks
 from repoloom.evaluate.ppl_by_length import add_arguments as add_ppl_by_length_arguments
 from repoloom.evaluate.runner import generate
@@ -162,15 +163,26 @@ def _bench(args: argparse.Namespace):
 
 
 def _data_dir(args: argparse.Namespace):
-    try:
+    with as_user_error(DataNotFound):
         return data_dir(args.data_dir)
-    except DataNotFound as exc:
-        raise UserError(str(exc)) from None
 
 
 def _print_summary(summary: dict) -> None:
     print(summary_markdown(summary))
     print(json.dumps({"pass_at_k": summary["pass_at_k"], "results": summary["results_file"]}))
+
+
+def _score(bench: Any, samples: Any, data: Any, args: argparse.Namespace) -> dict:
+    """Score ``samples`` with the sandbox options of ``eval score``/``eval run``."""
+    return score_samples(
+        bench,
+        samples,
+        data_dir=data,
+        timeout=args.timeout,
+        workers=args.workers,
+        isolation=args.isolation,
+        ks=args.k,
+    )
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -179,18 +191,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
         raise UserError(f"samples file {args.samples} not found")
     if args.workers < 1:
         raise UserError("--workers must be >= 1")
-    try:
-        summary = score_samples(
-            bench,
-            args.samples,
-            data_dir=_data_dir(args),
-            timeout=args.timeout,
-            workers=args.workers,
-            isolation=args.isolation,
-            ks=args.k,
-        )
-    except (DataNotFound, ValueError, RuntimeError) as exc:
-        raise UserError(str(exc)) from None
+    data = _data_dir(args)
+    with as_user_error(DataNotFound, ValueError, RuntimeError):
+        summary = _score(bench, args.samples, data, args)
     _print_summary(summary)
     return 0
 
@@ -200,22 +203,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UserError("--n must be >= 1")
     data = _data_dir(args)
-    try:
+    with as_user_error(DataNotFound, ValueError, RuntimeError, OSError):
         samples = generate(bench, args, data_dir=data)
         if args.no_score:
             print(f"samples in {samples}")
             return 0
-        summary = score_samples(
-            bench,
-            samples,
-            data_dir=data,
-            timeout=args.timeout,
-            workers=args.workers,
-            isolation=args.isolation,
-            ks=args.k,
-        )
-    except (DataNotFound, ValueError, RuntimeError, OSError) as exc:
-        raise UserError(str(exc)) from None
+        summary = _score(bench, samples, data, args)
     _print_summary(summary)
     return 0
 

@@ -447,6 +447,14 @@ def stop_server(proc: subprocess.Popen, url: str, timeout: float = 30.0) -> dict
     return {"exit_code": code, "stopped": how, "port_closed": closed}
 
 
+def _post_json(url: str, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """POST ``body``; (the JSON answer, seconds the request took)."""
+    t0 = time.perf_counter()
+    r = httpx.post(url, json=body, timeout=120)
+    r.raise_for_status()
+    return r.json(), round(time.perf_counter() - t0, 2)
+
+
 def serve_roundtrip(
     model_dir: Path,
     repo_root: Path,
@@ -493,32 +501,26 @@ def serve_roundtrip(
                 "model": "repoloom-demo", "prompt": task.prefix, "suffix": task.suffix,
                 "max_tokens": max_tokens, "temperature": 0, "stop": ["\n"],
             }  # fmt: skip
-            t0 = time.perf_counter()
-            r = httpx.post(f"{url}/v1/completions", json=body, timeout=120)
-            r.raise_for_status()
-            answer = r.json()
+            answer, seconds = _post_json(f"{url}/v1/completions", body)
             record["completions"] = {
                 "request": {k: v for k, v in body.items() if k not in ("prompt", "suffix")},
                 "text": answer["choices"][0]["text"],
                 "finish_reason": answer["choices"][0]["finish_reason"],
                 "usage": answer["usage"],
-                "seconds": round(time.perf_counter() - t0, 2),
+                "seconds": seconds,
             }
             body = {
                 "input_prefix": task.prefix, "input_suffix": task.suffix, "input_extra": extra,
                 "n_predict": max_tokens, "temperature": 0, "stop": ["\n"],
             }  # fmt: skip
-            t0 = time.perf_counter()
-            r = httpx.post(f"{url}/infill", json=body, timeout=120)
-            r.raise_for_status()
-            answer = r.json()
+            answer, seconds = _post_json(f"{url}/infill", body)
             record["infill"] = {
                 "context_files_sent": [f["filename"] for f in extra],
                 "content": answer["content"],
                 "tokens_evaluated": answer.get("tokens_evaluated"),
                 "tokens_predicted": answer.get("tokens_predicted"),
                 "stop_type": answer.get("stop_type"),
-                "seconds": round(time.perf_counter() - t0, 2),
+                "seconds": seconds,
             }
             record["stats"] = httpx.get(f"{url}/health").json().get("stats")
         finally:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from repoloom.codebase.context import repository_prompt
-from repoloom.errors import UserError
+from repoloom.errors import UserError, as_user_error
 from repoloom.inference.base import SamplingParams
 from repoloom.inference.local import LocalEngine
 from repoloom.inference.upstream import UpstreamEngine
@@ -132,7 +132,7 @@ def build_backend(args: argparse.Namespace):
             threads=args.threads,
         ), "local"
 
-    try:
+    with as_user_error(ConnectionError):
         return UpstreamEngine(
             args.upstream,
             model_id=args.served_model_name,
@@ -142,8 +142,6 @@ def build_backend(args: argparse.Namespace):
             context_window=args.context_window,
             kind=args.upstream_kind,
         ), "upstream"
-    except ConnectionError as exc:
-        raise UserError(str(exc)) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -202,10 +200,8 @@ def _client(args: argparse.Namespace):
         _check_model_dir(args.model)
         return LocalClient(args.model)
 
-    try:
+    with as_user_error(ConnectionError):
         return HttpClient(args.url, api_key=args.api_key, tokenizer_dir=args.tokenizer)
-    except ConnectionError as exc:
-        raise UserError(str(exc)) from None
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
@@ -221,7 +217,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     try:
         template = _template(args.fim_template, client.vocab)
         budget = args.budget or (client.context_window - args.max_tokens)
-        try:
+        with as_user_error(ValueError):
             built = repository_prompt(
                 args.file,
                 args.line,
@@ -232,8 +228,6 @@ def cmd_complete(args: argparse.Namespace) -> int:
                 repo_root=args.repo,
                 mode=args.order_mode,
             )
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
         if args.show_prompt:
             ctx = built.context
             print(
@@ -245,12 +239,10 @@ def cmd_complete(args: argparse.Namespace) -> int:
                 print(f"#   dropped: {p} (distance {ctx.distance[p]})", file=sys.stderr)
             sys.stdout.write(built.prompt + "\n---- completion ----\n")
         params = SamplingParams(max_tokens=args.max_tokens, temperature=args.temperature)
-        try:
+        with as_user_error(RuntimeError):
             for piece in client.generate(built.prompt, params):
                 sys.stdout.write(piece)
                 sys.stdout.flush()
-        except RuntimeError as exc:
-            raise UserError(str(exc)) from None
         sys.stdout.write("\n")
     finally:
         client.close()

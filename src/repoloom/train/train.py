@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from repoloom.progress import progress_bar
 from repoloom.train.config import TrainConfig, config_to_dict
 from repoloom.train.data import BatchStream, DatasetFactory, stack_windows, token_dataset_factory
 from repoloom.train.sft import SFTDataset, pad_collate
@@ -263,29 +264,12 @@ class _NoProgress:
 
 
 def _progress(enabled: bool, total: int, done: int) -> Any:
-    try:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-    except ImportError:
-        return _NoProgress(), None
     if not enabled:
         return _NoProgress(), None
-
-    progress = Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-    )
+    try:
+        progress = progress_bar("train", eta="eta", tail=("{task.fields[info]}",))
+    except ImportError:
+        return _NoProgress(), None
     task = progress.add_task("train", total=total, completed=done, info="")
     return progress, task
 

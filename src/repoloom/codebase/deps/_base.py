@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,6 +192,20 @@ def starts_token(text: str, pos: int, joiners: str = "_$.") -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Repository index
+
+
+def qualified_names(
+    text: str, qualified: re.Pattern[str], pkg_before: re.Pattern[str], lookback: int = 200
+) -> Iterator[tuple[str, str]]:
+    """(package, name) of each inline fully qualified reference ``pkg.path.Name`` in ``text``:
+    `qualified` matches ``.Name`` (the name in group 1), `pkg_before` the package that ends right
+    before it, searched in the `lookback` characters before (a package reaching back to that edge
+    may be cut short, so it is passed over)."""
+    for m in qualified.finditer(text):
+        pkg = pkg_before.search(text, max(0, m.start() - lookback), m.start())
+        if pkg is None or (pkg.start() > 0 and pkg.start() == m.start() - lookback):
+            continue
+        yield pkg.group(), m.group(1)
 
 
 def norm(path: str) -> str | None:

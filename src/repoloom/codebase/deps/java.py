@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._base import Found, Repo, closest, found, starts_token
+from ._base import Found, Repo, closest, found, qualified_names, starts_token
 
 LANGUAGES = frozenset({"java"})
 STYLE = "java"
@@ -124,11 +124,8 @@ def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
         if f:
             implicit.add(f)
     types = ctx["types"]
-    for m in _QUALIFIED.finditer(masked):
-        pkg = _PKG_BEFORE.search(masked, max(0, m.start() - 200), m.start())
-        if pkg is None or (pkg.start() > 0 and pkg.start() == m.start() - 200):
-            continue
-        files = types.get(f"{pkg.group()}.{m.group(1)}")
+    for pkg, name in qualified_names(masked, _QUALIFIED, _PKG_BEFORE):
+        files = types.get(f"{pkg}.{name}")
         if files:
             f = closest(path, files)
             if f:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._base import Found, Repo, closest, found, starts_token
+from ._base import Found, Repo, closest, found, qualified_names, starts_token
 
 LANGUAGES = frozenset({"kotlin"})
 STYLE = "java"  # //, /* */, "..." with escapes and """raw""" strings: Kotlin's lexical shape
@@ -179,12 +179,9 @@ def resolve_file(repo: Repo, ctx: dict[str, Any], path: str) -> list[Found]:
         if simple not in imported_simple:
             implicit.update(_pick(ctx, path, own[simple]))
     decls = ctx["decls"]
-    for m in _QUALIFIED.finditer(body):
-        pkg = _PKG_BEFORE.search(body, max(0, m.start() - 200), m.start())
-        if pkg is None or (pkg.start() > 0 and pkg.start() == m.start() - 200):
-            continue
-        files = decls.get(f"{pkg.group()}.{m.group(1)}")
-        if files and pkg.group() != own_pkg:
+    for pkg, name in qualified_names(body, _QUALIFIED, _PKG_BEFORE):
+        files = decls.get(f"{pkg}.{name}")
+        if files and pkg != own_pkg:
             implicit.update(_pick(ctx, path, files))
     implicit.discard(path)
     if implicit:

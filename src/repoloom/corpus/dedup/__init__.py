@@ -153,6 +153,18 @@ def count_rows_and_bytes(paths: Sequence[Path]) -> tuple[int, int]:
     return rows, total
 
 
+def _cluster_stats(clusters: dict, cfg: Any, bands: int, rows: int) -> dict:
+    """The clustering figures that close both passes' report sections (in this key order)."""
+    return {
+        "clusters": int(clusters["clusters"]),
+        "largest_cluster": int(clusters["largest_cluster"]),
+        "candidate_pairs": int(clusters["candidate_pairs"]),
+        "verified_pairs": int(clusters["verified_pairs"]),
+        "bands": bands if cfg.near else 0,
+        "rows": rows if cfg.near else 0,
+    }
+
+
 def pass_stats(
     clusters: dict, units_in: int, bytes_removed: int, cfg: Any, bands: int, rows: int
 ) -> dict:
@@ -163,12 +175,7 @@ def pass_stats(
         "exact_dup": int(exact.sum()),
         "near_dup": int((~exact).sum()),
         "bytes_removed": int(bytes_removed),
-        "clusters": int(clusters["clusters"]),
-        "largest_cluster": int(clusters["largest_cluster"]),
-        "candidate_pairs": int(clusters["candidate_pairs"]),
-        "verified_pairs": int(clusters["verified_pairs"]),
-        "bands": bands if cfg.near else 0,
-        "rows": rows if cfg.near else 0,
+        **_cluster_stats(clusters, cfg, bands, rows),
     }
 
 
@@ -194,24 +201,15 @@ def file_pass_stats(
         "bytes_removed": int(samples_in[1] - samples_out[1]),
         "samples_in": int(samples_in[0]),
         "samples_out": int(samples_out[0]),
-        "clusters": int(clusters["clusters"]),
-        "largest_cluster": int(clusters["largest_cluster"]),
-        "candidate_pairs": int(clusters["candidate_pairs"]),
-        "verified_pairs": int(clusters["verified_pairs"]),
-        "bands": bands if cfg.near else 0,
-        "rows": rows if cfg.near else 0,
+        **_cluster_stats(clusters, cfg, bands, rows),
     }
+
+
+_SETTINGS = ("exact_samples", "near", "threshold", "num_perm", "ngram", "keep")
 
 
 def settings_stats(cfg: Any) -> dict:
-    return {
-        "exact_samples": cfg.exact_samples,
-        "near": cfg.near,
-        "threshold": cfg.threshold,
-        "num_perm": cfg.num_perm,
-        "ngram": cfg.ngram,
-        "keep": cfg.keep,
-    }
+    return {name: getattr(cfg, name) for name in _SETTINGS}
 
 
 def dedup_sequence(

@@ -9,7 +9,7 @@ that is downloaded; the sources and their download tools are described in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -106,20 +106,12 @@ class FetchedEntry:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "source": self.source,
-            "package": self.package,
-            "version": self.version,
-            "sha256": self.sha256,
-            "artefact_bytes": self.artefact_bytes,
-            "outputs": self.outputs,
-            "kind": self.kind,
-            "n_files": self.n_files,
-            "n_bytes": self.n_bytes,
-            "extensions": self.extensions,
-            **({"extra": self.extra} if self.extra else {}),
-        }
+        # Every field in declaration order, less `skipped` (never in the lock file) and an empty
+        # `extra`.
+        record = {k: v for k, v in asdict(self).items() if k != "skipped"}
+        if not record["extra"]:
+            del record["extra"]
+        return record
 
 
 @dataclass

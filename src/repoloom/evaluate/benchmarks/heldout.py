@@ -29,7 +29,7 @@ from typing import Any
 from repoloom.benchdata.built import heldout_file as data_file
 from repoloom.benchdata.local import data_dir as resolve_data_dir
 from repoloom.codebase.context import fit_prefix_suffix
-from repoloom.errors import UserError
+from repoloom.errors import UserError, as_user_error
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.cli import add_eval_command
 from repoloom.evaluate.crossfile.builder import load_source
@@ -190,7 +190,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise UserError("--max-span-lines must be at least 2")
     if (args.tokenizer is None) != (args.context_tokens is None):
         raise UserError("--tokenizer and --context-tokens go together")
-    try:
+    with as_user_error(HeldoutError, ValueError, OSError):
         summary = build_heldout(
             args.repos,
             Path(args.out),
@@ -203,8 +203,6 @@ def _cmd_build(args: argparse.Namespace) -> int:
             context_tokens=args.context_tokens,
             exclude_corpus=args.exclude_corpus,
         )
-    except (HeldoutError, ValueError, OSError) as exc:
-        raise UserError(str(exc)) from None
     print(json.dumps(summary, indent=1))
     return 0
 

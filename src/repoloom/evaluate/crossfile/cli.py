@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from repoloom.errors import UserError
+from repoloom.errors import UserError, as_user_error
 from repoloom.evaluate.cli import add_eval_command
 from repoloom.evaluate.crossfile.analysis import SUPPORTED_LANGUAGES
 from repoloom.evaluate.crossfile.builder import build_benchmark
@@ -52,7 +52,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    try:
+    with as_user_error(ValueError):
         summary = build_benchmark(
             args.repos,
             args.out,
@@ -63,8 +63,6 @@ def _cmd_build(args: argparse.Namespace) -> int:
             seed=args.seed,
             max_shared_share=args.max_shared_share,
         )
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
     for name, why in summary.refused.items():
         print(f"refused {name}: {why}")
     for name, why in summary.failed.items():

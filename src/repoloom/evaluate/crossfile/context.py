@@ -31,7 +31,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from repoloom.codebase.deps import PARSED_LANGUAGES, parse_dependencies
@@ -75,12 +75,7 @@ class Fragment:
     truncated: bool = False  # deps: only the tail of the file is kept (see DEPS_STORE_CHARS)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "text": self.text,
-            "score": self.score,
-            "truncated": self.truncated,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Fragment:
