@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import repoloom.corpus.build as corpus_build
+import repoloom.corpus.executors.local as corpus_build
 import repoloom.train.train as train_module
 from repoloom import config as C
 from repoloom.cli import main
 from repoloom.corpus.config import CorpusConfig, load_config
+from repoloom.corpus.schema import BuildError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,7 +143,7 @@ def captured_build(monkeypatch):
 
     def fake_build(tasks, out, config, **kw):
         seen.update(tasks=tasks, config=config)
-        raise corpus_build.BuildError("stopped by the test")
+        raise BuildError("stopped by the test")
 
     monkeypatch.setattr(corpus_build, "build_corpus", fake_build)
     return seen
