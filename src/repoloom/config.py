@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import inspect
 import os
 import re
 import types
@@ -351,4 +352,21 @@ def flag_settings(args: argparse.Namespace, flags: Mapping[str, str]) -> dict[st
         if value is None or value is False:
             continue
         out[key] = str(value) if isinstance(value, os.PathLike) else value
+    return out
+
+
+def keyword_args(args: argparse.Namespace, function: Any, **flag_of: str) -> dict[str, Any]:
+    """The keyword-only parameters of ``function`` that a command's flags set, by the parameter's
+    name or the flag ``flag_of[parameter]`` names: a command passes its flags on in one line
+    instead of copying them field by field. A parameter no flag sets keeps its default."""
+    out: dict[str, Any] = {}
+    for name, parameter in inspect.signature(function).parameters.items():
+        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+            continue
+        dest = flag_of.get(name, name)
+        if hasattr(args, dest):
+            out[name] = getattr(args, dest)
+    unknown = set(flag_of) - set(out)
+    if unknown:  # a misspelt mapping would silently leave the default
+        raise TypeError(f"{getattr(function, '__name__', function)}: no flag for {sorted(unknown)}")
     return out

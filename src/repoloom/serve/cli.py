@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from repoloom.codebase.context import repository_prompt
+from repoloom.config import keyword_args
 from repoloom.errors import UserError, as_user_error
 from repoloom.inference.base import SamplingParams
 from repoloom.inference.local import LocalEngine
@@ -121,16 +122,8 @@ def _check_model_dir(path: str) -> None:
 def build_backend(args: argparse.Namespace):
     if args.model:
         _check_model_dir(args.model)
-        return LocalEngine(
-            args.model,
-            model_id=args.served_model_name,
-            device=args.device,
-            dtype=args.dtype,
-            max_batch=args.max_batch,
-            max_queue=args.max_queue,
-            context_window=args.context_window,
-            threads=args.threads,
-        ), "local"
+        flags = keyword_args(args, LocalEngine, model_id="served_model_name")
+        return LocalEngine(args.model, **flags), "local"
 
     with as_user_error(ConnectionError):
         return UpstreamEngine(

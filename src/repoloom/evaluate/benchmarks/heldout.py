@@ -29,6 +29,7 @@ from typing import Any
 from repoloom.benchdata.built import heldout_file as data_file
 from repoloom.benchdata.local import data_dir as resolve_data_dir
 from repoloom.codebase.context import fit_prefix_suffix
+from repoloom.config import keyword_args
 from repoloom.errors import UserError, as_user_error
 from repoloom.evaluate.benchmarks import register
 from repoloom.evaluate.cli import add_eval_command
@@ -191,18 +192,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if (args.tokenizer is None) != (args.context_tokens is None):
         raise UserError("--tokenizer and --context-tokens go together")
     with as_user_error(HeldoutError, ValueError, OSError):
-        summary = build_heldout(
-            args.repos,
-            Path(args.out),
-            single=args.lines,
-            multi=args.multi_lines,
-            max_span_lines=args.max_span_lines,
-            seed=args.seed,
-            context_chars=args.context_chars,
-            tokenizer_dir=args.tokenizer,
-            context_tokens=args.context_tokens,
-            exclude_corpus=args.exclude_corpus,
+        flags = keyword_args(
+            args, build_heldout, single="lines", multi="multi_lines", tokenizer_dir="tokenizer"
         )
+        summary = build_heldout(args.repos, Path(args.out), **flags)
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from repoloom.config import keyword_args
 from repoloom.errors import UserError, as_user_error
 from repoloom.evaluate.cli import add_eval_command
 from repoloom.evaluate.crossfile.analysis import SUPPORTED_LANGUAGES
@@ -53,16 +54,13 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     with as_user_error(ValueError):
-        summary = build_benchmark(
-            args.repos,
-            args.out,
-            exclude_corpus=args.exclude_corpus,
-            languages=args.languages,
-            max_points=args.max_points_per_repo,
-            max_per_file=args.max_points_per_file,
-            seed=args.seed,
-            max_shared_share=args.max_shared_share,
+        flags = keyword_args(
+            args,
+            build_benchmark,
+            max_points="max_points_per_repo",
+            max_per_file="max_points_per_file",
         )
+        summary = build_benchmark(args.repos, args.out, **flags)
     for name, why in summary.refused.items():
         print(f"refused {name}: {why}")
     for name, why in summary.failed.items():
