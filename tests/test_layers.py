@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from repoloom.codebase.order import _Graph, strongly_connected_components
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 
@@ -95,47 +97,11 @@ def _layer(module: str) -> int:
 
 
 def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    out: list[list[str]] = []
-    counter = 0
-    for root in graph:
-        if root in index:
-            continue
-        work = [(root, iter(graph[root]))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, it = work[-1]
-            nxt = next((m for m in it if m in graph), None)
-            if nxt is None:
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
-                if low[node] == index[node]:
-                    comp = []
-                    while True:
-                        m = stack.pop()
-                        on_stack.discard(m)
-                        comp.append(m)
-                        if m == node:
-                            break
-                    if len(comp) > 1:
-                        out.append(sorted(comp))
-            elif nxt not in index:
-                index[nxt] = low[nxt] = counter
-                counter += 1
-                stack.append(nxt)
-                on_stack.add(nxt)
-                work.append((nxt, iter(graph[nxt])))
-            elif nxt in on_stack:
-                low[node] = min(low[node], index[nxt])
-    return out
+    """Import circles: strongly connected components of more than one module (the corpus's own
+    Tarjan, the one that orders files by their imports)."""
+    edges = [(m, d) for m, deps in graph.items() for d in deps if d in graph]
+    components = strongly_connected_components(_Graph(list(graph), edges))
+    return [sorted(c) for c in components if len(c) > 1]
 
 
 def _is_package_of(parent: str, child: str) -> bool:
