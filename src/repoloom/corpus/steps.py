@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from repoloom.codebase.files import decode_text
 from repoloom.codebase.languages import identify_language
 from repoloom.codebase.sources import RawFile, printable_name
 from repoloom.corpus.config import CorpusConfig, FilterConfig
@@ -201,21 +202,11 @@ def decode_files(
 
 
 def _decode(repo: str, raw: RawFile, probe: int, log: StepLog) -> FileDoc | None:
-    if raw.skip_reason:
-        log.drop("read", raw.skip_reason, raw, repo=repo)
+    text, reason, detail = decode_text(raw, probe)
+    if text is None:
+        log.drop("read", reason, raw, repo=repo, detail=detail)
         return None
-    data = raw.data or b""
-    if b"\x00" in data[:probe]:
-        log.drop("read", "binary", raw, repo=repo)
-        return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        log.drop("read", "invalid-utf8", raw, repo=repo, detail=f"byte {exc.start}")
-        return None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return FileDoc(repo=repo, path=raw.path, text=text, n_bytes=len(data))
+    return FileDoc(repo=repo, path=raw.path, text=text, n_bytes=len(raw.data or b""))
 
 
 def identify_languages(docs: list[FileDoc], config: CorpusConfig, log: StepLog) -> list[FileDoc]:
