@@ -82,3 +82,9 @@ def test_batch_chat_prompts_start_with_one_bos(local, monkeypatch):
     ids = seen[0]  # one prompt: no padding
     assert ids[0] == bos and ids[1] != bos
     assert ids == local.encode(prompt)
+    # the reference: transformers renders and tokenizes the same template with one BOS
+    reference = local.tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], add_generation_prompt=True, tokenize=True
+    )
+    reference = reference["input_ids"] if hasattr(reference, "keys") else reference
+    assert ids == list(reference)
