@@ -162,9 +162,11 @@ def run_repoloom(args) -> None:
     config.dedup.verify = not args.no_verify
     config.dedup.exact_samples = False  # near-dedup only, as the peers
     work = Path(args.work)
-    result = run_corpus_dedup(keys, keys, folder / "repos", work, config, workers=args.workers)
-    clusters = np.load(work / "clusters.npz")
     n = json.loads((folder / "info.json").read_text())["docs"]
+    result = run_corpus_dedup(
+        keys, keys, folder / "repos", work, config, n_samples=n, workers=args.workers
+    )
+    clusters = np.load(work / "clusters.npz")
     labels = np.arange(n)
     labels[clusters["dropped"]] = clusters["cluster"]
     labels[clusters["kept"]] = clusters["cluster"]  # the cluster id is its smallest member

@@ -77,13 +77,13 @@ def run_repoloom(args: argparse.Namespace, data: Path, out: Path) -> float:
 def run_trainer(args: argparse.Namespace, data: Path, out: Path) -> float:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
+    from repoloom.tokenize.dataset import TokenWindowDataset
     from repoloom.train.config import config_from_dict
-    from repoloom.train.data import ShardWindows
     from repoloom.train.model import build_llama_config, build_model
 
     cfg = config_from_dict({"model": args.model, "seq_len": args.seq_len, "seed": 0})
     model = build_model(cfg, build_llama_config(cfg))  # same init as repoloom's run
-    windows = list(ShardWindows(data, args.seq_len))
+    windows = list(TokenWindowDataset(data, args.seq_len))
 
     class DS(torch.utils.data.Dataset):
         def __len__(self) -> int:

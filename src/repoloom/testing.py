@@ -65,93 +65,43 @@ def tiny_tokenizer(vocab_size: int = 512):
     return hf
 
 
-def tiny_model(
-    out_dir: str | Path,
-    *,
-    hidden_size: int = 64,
-    num_layers: int = 2,
-    num_heads: int = 4,
-    intermediate_size: int = 176,
-    max_position_embeddings: int = 2048,
-    seed: int = 0,
-    tokenizer_dir: str | Path | None = None,
-) -> Path:
-    """Write a tiny random DeepSeek-Coder-shaped checkpoint (model + tokenizer) to ``out_dir``.
-
-    The architecture follows the release (LLaMA: RMSNorm eps 1e-6, SwiGLU, RoPE, untied
-    embeddings); only the sizes are tiny. ``tokenizer_dir``: use that tokenizer (e.g. the
-    imported release tokenizer) instead of the tiny one. Returns ``out_dir`` as a ``Path``.
-    """
-    import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if tokenizer_dir is not None:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    else:
-        tokenizer = tiny_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=num_heads,
-        max_position_embeddings=max_position_embeddings,
-        rms_norm_eps=1e-6,
-        tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
-def exported_checkpoint(
-    out: Path,
+def random_llama(
+    out: str | Path,
     tokenizer: Any,
     *,
-    vocab_size: int,
+    vocab_size: int | None = None,
     hidden_size: int = 64,
     intermediate_size: int = 176,
     num_layers: int = 2,
     num_heads: int = 4,
-    num_kv_heads: int = 2,
-    max_position_embeddings: int = 16384,
-    rope_theta: float = 1e5,
-    rope_scaling_factor: float | None = 4.0,
+    num_kv_heads: int | None = None,
+    max_position_embeddings: int = 2048,
+    rope_theta: float = 1e4,
+    rope_scaling_factor: float | None = None,
     init_std: float = 0.02,
     seed: int = 0,
+    through_export: bool = False,
 ) -> Path:
-    """A random LLaMA (release architecture, GQA, the release's long-context RoPE by default)
-    written by the training export (``repoloom.train.checkpoint.export_hf``, as ``RUN_DIR/hf``)
-    with ``tokenizer``; ``init_std`` widens the logits' spread for parity checks."""
+    """A random LLaMA of the release architecture (RMSNorm eps 1e-6, SwiGLU, RoPE, untied
+    embeddings) with ``tokenizer``, written to ``out``: by ``save_pretrained``, or with
+    ``through_export`` by the training export (``repoloom.train.checkpoint.export_hf``, as
+    ``RUN_DIR/hf``). ``vocab_size``: the tokenizer's length unless given; ``num_kv_heads``:
+    ``num_heads`` (no GQA) unless given; ``init_std`` widens the logits' spread for parity checks.
+    Returns ``out`` as a ``Path``."""
     import torch
-    from transformers import LlamaForCausalLM
+    from transformers import GenerationConfig, LlamaForCausalLM
 
     from repoloom.train.checkpoint import export_hf
     from repoloom.train.model import make_llama_config
 
     config = make_llama_config(
         {
-            "vocab_size": vocab_size,
+            "vocab_size": vocab_size or len(tokenizer),
             "hidden_size": hidden_size,
             "intermediate_size": intermediate_size,
             "num_hidden_layers": num_layers,
             "num_attention_heads": num_heads,
-            "num_key_value_heads": num_kv_heads,
+            "num_key_value_heads": num_kv_heads or num_heads,
             "max_position_embeddings": max_position_embeddings,
             "rms_norm_eps": 1e-6,
             "tie_word_embeddings": False,
@@ -165,6 +115,48 @@ def exported_checkpoint(
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
-    out_dir = export_hf(out, model, config, "float32", tokenizer)
-    assert out_dir is not None  # rank 0 (no process group here)
-    return out_dir
+    out = Path(out)
+    if through_export:
+        out_dir = export_hf(out, model, config, "float32", tokenizer)
+        assert out_dir is not None  # rank 0 (no process group here)
+        return out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def tiny_model(
+    out_dir: str | Path, *, tokenizer_dir: str | Path | None = None, **shape: Any
+) -> Path:
+    """Write a tiny random DeepSeek-Coder-shaped checkpoint (model + tokenizer) to ``out_dir``
+    (``shape``: `random_llama`'s keywords, e.g. ``hidden_size``, ``num_layers``, ``seed``).
+
+    ``tokenizer_dir``: use that tokenizer (e.g. the imported release tokenizer) instead of the
+    tiny one. Returns ``out_dir`` as a ``Path``.
+    """
+    if tokenizer_dir is not None:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    else:
+        tokenizer = tiny_tokenizer()
+    return random_llama(out_dir, tokenizer, **shape)
+
+
+def exported_checkpoint(out: Path, tokenizer: Any, **shape: Any) -> Path:
+    """A random LLaMA written by the training export (`random_llama` with ``through_export``),
+    by default with the release's GQA (2 KV heads) and long-context RoPE (theta 1e5, linear
+    factor 4, 16K positions); ``shape`` overrides any of `random_llama`'s keywords."""
+    release_like = {
+        "num_kv_heads": 2,
+        "max_position_embeddings": 16384,
+        "rope_theta": 1e5,
+        "rope_scaling_factor": 4.0,
+    }
+    return random_llama(out, tokenizer, **(release_like | shape), through_export=True)

@@ -87,11 +87,17 @@ def _repo(text: str) -> tuple[dict[str, str], dict[str, str | None]]:
     return files, langs
 
 
-def test_every_language_has_a_parser():
-    from repoloom.corpus.config import DEPENDENCY_PARSER_LANGUAGES
+def test_every_screened_language_has_a_parser():
+    from repoloom.codebase.languages import BY_NAME, SCREENED_BY_DEFAULT
+    from repoloom.corpus.config import CorpusConfig
 
-    assert len(DEPENDENCY_PARSER_LANGUAGES) == 10
-    assert set(DEPENDENCY_PARSER_LANGUAGES) <= PARSED_LANGUAGES
+    # the paper's ten dependency-parser languages, screened by default, straight from the table
+    assert sorted(SCREENED_BY_DEFAULT) == sorted(
+        ["python", "java", "c", "cpp", "c-sharp", "javascript", "typescript", "go", "rust", "php"]
+    )
+    assert set(SCREENED_BY_DEFAULT) <= PARSED_LANGUAGES
+    assert all(BY_NAME[name].grammar for name in SCREENED_BY_DEFAULT)
+    assert CorpusConfig().screening.syntax_languages == list(SCREENED_BY_DEFAULT)
 
 
 @pytest.mark.parametrize("text", NASTY)

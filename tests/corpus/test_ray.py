@@ -284,3 +284,17 @@ def test_file_level_dedup_on_ray_matches_the_local_executor(ray_runtime, sources
     assert files["exact_dup"] >= 2 and files["samples_out"] < files["samples_in"]
     shared = [s for s in ray_executor.iter_output(out, "samples") if s["repo"] == "shares-a-file"]
     assert [s["paths"] for s in shared] == [["own.py"]]
+
+
+def test_a_build_without_samples_reports_dedup_alike_on_both_executors(ray_runtime, tmp_path):
+    """Repositories that yield no sample (an empty one, one of data files only): dedup has
+    nothing to compare, and both executors say so the same way (one predicate, `dedup_runs`)."""
+    repos = tmp_path / "repos"
+    (repos / "empty-repo").mkdir(parents=True)
+    (repos / "data-only").mkdir()
+    (repos / "data-only" / "blob.bin").write_bytes(bytes(range(256)) * 8)
+    config = _config()
+    local = build_corpus(expand_sources([], [str(repos)]), tmp_path / "local", config, workers=1)
+    on_ray = build_corpus_ray([], str(tmp_path / "ray"), config, repos_dirs=[str(repos)])
+    assert local.report["samples"]["count"] == on_ray.report["samples"]["count"] == 0
+    assert local.report["dedup"] == on_ray.report["dedup"] == {"enabled": False}

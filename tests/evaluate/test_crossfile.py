@@ -417,3 +417,21 @@ def test_stored_fragments_render_like_the_repository(click, tmp_path):
             stored = render(frags, mode, point.language, point.path, chars, 512)
             live = crossfile_context(point, repo.files, repo.languages, mode, chars, 512)
             assert stored == live and chars(live) <= 512
+
+
+def test_context_comment_prefix_comes_from_the_language_table():
+    from repoloom.evaluate.crossfile.context import Fragment, comment_prefix, render_bm25
+
+    # CrossCodeEval's choices for its four languages, and the table's for the others
+    assert [comment_prefix(x) for x in ("python", "java", "typescript", "c-sharp")] == [
+        "#",
+        "//",
+        "//",
+        "//",
+    ]
+    assert comment_prefix("ruby") == "#" and comment_prefix("coffeescript") == "#"
+    assert comment_prefix("no-such-language") == "//"
+    frag = Fragment("lib/util.rb", "def twice(x)\n  x * 2\nend", score=1.0)
+    text = render_bm25([frag], "ruby", lambda s: len(s.split()), max_tokens=100)
+    assert text.startswith("# Here are some relevant code fragments")
+    assert "# def twice(x)\n" in text and "//" not in text

@@ -104,9 +104,9 @@ def test_lora_trains_the_adapter_only_and_exports_peft_and_merged(
     # base's embeddings and head are random and frozen, so the gain is small but systematic)
     from itertools import islice
 
-    from repoloom.train.data import ShardWindows
+    from repoloom.tokenize.dataset import TokenWindowDataset
 
-    windows = torch.stack([w["input_ids"] for w in islice(ShardWindows(token_dir, 32), 32)])
+    windows = torch.stack([w["input_ids"] for w in islice(TokenWindowDataset(token_dir, 32), 32)])
     adapted = AutoModelForCausalLM.from_pretrained(run / "hf")
 
     def nll(model: torch.nn.Module) -> float:

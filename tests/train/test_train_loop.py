@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from repoloom.train.data import BatchStream, ShardWindows, token_dataset_factory, write_token_shard
+from repoloom.tokenize.dataset import TokenWindowDataset
+from repoloom.train.data import BatchStream, token_dataset_factory, write_token_shard
 from repoloom.train.train import train
 from tests.train.helpers import markov_tokens, micro_config
 
@@ -78,12 +79,12 @@ def test_grad_accumulation_equals_the_large_batch(tmp_path: Path, token_dir: Pat
 
 def test_data_contract_and_epochs(tmp_path: Path, token_dir: Path) -> None:
     toks = np.arange(2, 2 + 33 * 10 + 1) % 1000
-    write_token_shard(tmp_path / "bare" / "s0", toks)  # no manifest: ShardWindows
-    bare = ShardWindows(tmp_path / "bare", 33)
+    write_token_shard(tmp_path / "bare" / "s0", toks)  # no manifest: bare shards
+    bare = TokenWindowDataset(tmp_path / "bare", 33)
     assert len(bare) == 10
     w = next(iter(bare))
     assert torch.equal(w["labels"][:-1], w["input_ids"][1:])
-    # the tokenize part's dataset (manifest directory) and ShardWindows agree window for window
+    # the tokenize part's dataset (manifest directory) and bare shards agree window for window
     write_token_shard(tmp_path / "man" / "s0", toks, manifest_eos_id=1)
     real = list(token_dataset_factory(tmp_path / "man", 33)(1, 2, 4, 0))
     mine = list(token_dataset_factory(tmp_path / "bare", 33)(1, 2, 4, 0))
@@ -98,6 +99,11 @@ def test_data_contract_and_epochs(tmp_path: Path, token_dir: Path) -> None:
     assert streams[0].state() == {"epoch": 1, "index": 1}
     with pytest.raises(FileNotFoundError):
         token_dataset_factory(tmp_path / "missing", 33)
+    # more processes than windows: every reader refuses up front (a rank with no window would
+    # leave the others waiting in the first collective)
+    for layout in ("man", "bare"):
+        with pytest.raises(ValueError, match="need at least one per process"):
+            token_dataset_factory(tmp_path / layout, 33)(0, 11, 0, 0)
 
 
 def test_shuffled_windows_are_a_seeded_permutation_per_epoch(tmp_path: Path) -> None:

@@ -69,6 +69,9 @@ class Language:
     dialects: tuple[tuple[str, Grammar], ...] = ()  # other grammars by name (``tsx``)
     function_nodes: tuple[str, ...] = ()  # grammar node types that are one function or method
     deps: str | None = None  # dependency-parser module under repoloom.codebase.deps
+    # syntax-screened by default: the grammar's verdicts were measured against the language's
+    # own compiler on pinned real projects (others: opt-in via screening.syntax_languages)
+    screened: bool = False
     toolchain: Toolchain | None = None  # MultiPL-E: compile and run one program
 
 
@@ -94,6 +97,7 @@ LANGUAGE_TABLE: tuple[Language, ...] = (
         grammar=("tree_sitter_c", "language"),
         function_nodes=("function_definition",),
         deps="c_family",
+        screened=True,
     ),
     Language("c-sharp", (".cs", ".cake", ".csx"),
         is_code=True,
@@ -101,6 +105,7 @@ LANGUAGE_TABLE: tuple[Language, ...] = (
         function_nodes=("method_declaration", "constructor_declaration",
             "local_function_statement", "lambda_expression"),
         deps="csharp",
+        screened=True,
         toolchain=Toolchain(
             "cs", "C#", "main.cs",
             (
@@ -121,7 +126,10 @@ LANGUAGE_TABLE: tuple[Language, ...] = (
         is_code=True,
         comments=HASH,
     ),
-    Language("coffeescript", (".coffee", "._coffee", ".cjsx", ".cson", ".iced"), is_code=True),
+    Language("coffeescript", (".coffee", "._coffee", ".cjsx", ".cson", ".iced"),
+        is_code=True,
+        comments=HASH,
+    ),
     Language("common-lisp", (".lisp", ".lsp", ".asd", ".ny", ".podsl", ".sexp"),
         interpreters=("sbcl", "clisp"),
         is_code=True,
@@ -133,6 +141,7 @@ LANGUAGE_TABLE: tuple[Language, ...] = (
         grammar=("tree_sitter_cpp", "language"),
         function_nodes=("function_definition", "lambda_expression"),
         deps="c_family",
+        screened=True,
         toolchain=Toolchain(
             "cpp", "C++", "main.cpp",
             (("g++", "-std=c++17", "-O0", "-o", "main", "main.cpp"), ("./main",)),
@@ -175,6 +184,7 @@ LANGUAGE_TABLE: tuple[Language, ...] = (
         grammar=("tree_sitter_go", "language"),
         function_nodes=("function_declaration", "method_declaration", "func_literal"),
         deps="go",
+        screened=True,
         toolchain=Toolchain(
             "go", "Go", "main_test.go",
             (("go", "test", "main_test.go"),),  # GOCACHE: set per job by the sandbox
@@ -200,6 +210,7 @@ LANGUAGE_TABLE: tuple[Language, ...] = (
         grammar=("tree_sitter_java", "language"),
         function_nodes=("method_declaration", "constructor_declaration", "lambda_expression"),
         deps="java",
+        screened=True,
         toolchain=Toolchain(
             "java", "Java", "Problem.java",
             (
@@ -220,6 +231,7 @@ LANGUAGE_TABLE: tuple[Language, ...] = (
         function_nodes=("function_declaration", "function_expression", "arrow_function",
             "generator_function_declaration", "method_definition"),
         deps="javascript",
+        screened=True,
         toolchain=Toolchain(
             "js", "JavaScript", "main.js", (("node", "main.js"),), ("node", "--version"), "nodejs",
             address_space=None,
@@ -277,6 +289,7 @@ LANGUAGE_TABLE: tuple[Language, ...] = (
         grammar=("tree_sitter_php", "language_php"),
         function_nodes=("function_definition", "arrow_function", "method_declaration"),
         deps="php",
+        screened=True,
         toolchain=Toolchain(
             "php", "PHP", "main.php", (("php", "main.php"),), ("php", "--version"), "php-cli",
             fail_markers=("PHP Fatal error", "PHP Parse error"),
@@ -298,6 +311,7 @@ LANGUAGE_TABLE: tuple[Language, ...] = (
         grammar=("tree_sitter_python", "language"),
         function_nodes=("function_definition",),
         deps="python",
+        screened=True,
     ),
     Language("r", (".r", ".rd", ".rsx"), interpreters=("Rscript",), is_code=True, comments=HASH),
     Language("racket", (".rkt", ".rktd", ".rktl", ".scrbl"),
@@ -324,6 +338,7 @@ LANGUAGE_TABLE: tuple[Language, ...] = (
         grammar=("tree_sitter_rust", "language"),
         function_nodes=("function_item",),
         deps="rust",
+        screened=True,
         toolchain=Toolchain(
             "rs", "Rust", "main.rs",
             (("rustc", "--edition", "2021", "-o", "main", "main.rs"), ("./main",)),
@@ -383,6 +398,7 @@ LANGUAGE_TABLE: tuple[Language, ...] = (
         function_nodes=("function_declaration", "function_expression", "arrow_function",
             "generator_function_declaration", "method_definition"),
         deps="javascript",
+        screened=True,
         toolchain=Toolchain(
             "ts", "TypeScript", "main.ts",
             (
@@ -415,6 +431,7 @@ BY_NAME: dict[str, Language] = {row.name: row for row in LANGUAGE_TABLE}
 assert len(BY_NAME) == len(LANGUAGE_TABLE), "one row per language"
 
 LANGUAGES: tuple[str, ...] = tuple(BY_NAME)
+SCREENED_BY_DEFAULT: tuple[str, ...] = tuple(row.name for row in LANGUAGE_TABLE if row.screened)
 EXTENSIONS: dict[str, tuple[str, ...]] = {row.name: row.extensions for row in LANGUAGE_TABLE}
 # Exact file names (case-sensitive as on disk, compared lower-cased).
 FILENAMES: dict[str, str] = {f: row.name for row in LANGUAGE_TABLE for f in row.filenames}

@@ -21,12 +21,8 @@ import yaml
 
 from repoloom import config as config_loader
 from repoloom.codebase.config import OrderConfig, ReadConfig
+from repoloom.codebase.languages import SCREENED_BY_DEFAULT
 from repoloom.config import ConfigError
-
-# The ten languages the issues name for dependency parsing (and hence for syntax screening).
-DEPENDENCY_PARSER_LANGUAGES = (
-    "python", "java", "c", "cpp", "c-sharp", "javascript", "typescript", "go", "rust", "php",
-)  # fmt: skip
 
 
 @dataclass
@@ -97,7 +93,7 @@ class DedupConfig:
 class ScreeningConfig:
     # Syntax and quality screening of single files; docs/corpus-dedup.md.
     syntax: bool = True
-    syntax_languages: list[str] = field(default_factory=lambda: list(DEPENDENCY_PARSER_LANGUAGES))
+    syntax_languages: list[str] = field(default_factory=lambda: list(SCREENED_BY_DEFAULT))
     # drop when > this share of the non-whitespace bytes are tokens tree-sitter could not place
     syntax_max_error_share: float = 0.05
     # ... and, where the language's own parser is installed, only when it rejects the file too

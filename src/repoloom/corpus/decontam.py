@@ -80,7 +80,7 @@ from repoloom.corpus.decontam_sources import (
     resolve_benchmarks_dir,
 )
 from repoloom.corpus.decontam_tokens import TOKENIZER, code_tokens, code_tokens_many
-from repoloom.corpus.steps import FileDoc, StepLog
+from repoloom.corpus.steps import FileDoc, StepLog, Verdict, filter_step
 
 __all__ = [
     "COMMON_FILE",
@@ -132,15 +132,12 @@ def decontaminate(
     """Drop every file that shares an n-gram with an indexed benchmark; record each hit."""
     started = time.perf_counter()
     index = get_index(config.decontam)
-    kept = []
-    for doc in docs:
+
+    def verdict(doc: FileDoc) -> Verdict:
         hit = index.scan(doc.text)
         if hit is None:
-            kept.append(doc)
-            continue
-        log_.drop(step, hit.reason, doc, detail=f"{hit.field}: {hit.ngram}")
+            return None
         log_.count(step, f"hits:{hit.benchmark}")
-    log_.count(step, "in", len(docs))
-    log_.count(step, "out", len(kept))
-    log_.time(step, time.perf_counter() - started)
-    return kept
+        return hit.reason, f"{hit.field}: {hit.ngram}"
+
+    return filter_step(step, docs, log_, verdict, started)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
-import time
 import zlib
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -22,7 +20,7 @@ from repoloom.codebase.languages import (
     SLASH,
 )
 from repoloom.corpus.screening import SyntaxVerdict
-from repoloom.corpus.steps import FileDoc, StepLog
+from repoloom.corpus.steps import FileDoc, StepLog, filter_step
 
 _SLASH_COMMENT = SLASH
 # Comment line prefixes where they are not C-style (the default of an unknown language).
@@ -192,27 +190,6 @@ QUALITY_STEPS = (
 )
 
 
-def _run_rule(
-    step: str,
-    docs: list[FileDoc],
-    log: StepLog,
-    rule: Callable[[FileDoc], tuple[str, str] | None],
-) -> list[FileDoc]:
-    started = time.perf_counter()
-    kept = []
-    for doc in docs:
-        verdict = rule(doc)
-        if verdict is None:
-            kept.append(doc)
-        else:
-            reason, detail = verdict
-            log.drop(step, reason, doc, detail=detail)
-    log.count(step, "in", len(docs))
-    log.count(step, "out", len(kept))
-    log.time(step, time.perf_counter() - started)
-    return kept
-
-
 def screen_quality(
     docs: list[FileDoc],
     cfg: Any,
@@ -298,7 +275,7 @@ def screen_quality(
     for step in QUALITY_STEPS:
         enabled, rule = rules[step]
         if enabled:
-            docs = _run_rule(step, docs, log, rule)
+            docs = filter_step(step, docs, log, rule)
     return docs
 
 

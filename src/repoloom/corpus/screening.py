@@ -34,7 +34,7 @@ from repoloom.codebase.languages import (
     GRAMMARS,
 )
 from repoloom.corpus.frontends import FrontEnds
-from repoloom.corpus.steps import FileDoc, StepLog
+from repoloom.corpus.steps import FileDoc, StepLog, Verdict, filter_step
 
 # Languages screened for syntax, and which grammar parses each (module, function); Python is
 # screened with compile(), the others with their tree-sitter grammar (the language table's).
@@ -341,22 +341,18 @@ def screen_syntax(
         ]
         if ask:
             second = front_ends.check(docs, ask)
-    kept = []
-    for doc in docs:
+
+    def final(doc: FileDoc) -> Verdict:
         verdict = flagged.get(doc.path)
         if verdict is None:
-            kept.append(doc)
-            continue
+            return None
         detail = f"error share {verdict.error_share:.3f} {verdict.error_where}".strip()
         answer, message = second.get(doc.path, ("", ""))
         if answer in ("accept", "unknown"):
             log.count("syntax", f"overruled:{answer}:{doc.language}")
-            kept.append(doc)
-            continue
+            return None
         if answer == "reject":
             detail += f"; {message}"
-        log.drop("syntax", f"syntax-error:{doc.language}", doc, detail=detail)
-    log.count("syntax", "in", len(docs))
-    log.count("syntax", "out", len(kept))
-    log.time("syntax", time.perf_counter() - started)
-    return kept
+        return f"syntax-error:{doc.language}", detail
+
+    return filter_step("syntax", docs, log, final, started)

@@ -201,6 +201,34 @@ def decode_files(
     return docs
 
 
+Verdict = tuple[str, str] | None
+"""A filtering step's word on one document: ``(reason, detail)`` to drop it, None to keep it."""
+
+
+def filter_step(
+    step: str,
+    docs: list[FileDoc],
+    log: StepLog,
+    verdict_of: Callable[[FileDoc], Verdict],
+    started: float | None = None,
+) -> list[FileDoc]:
+    """One filtering step: keep the documents whose verdict is None, record the others as drops;
+    count the step's documents in and out and its time (from ``started`` if it began earlier)."""
+    started = time.perf_counter() if started is None else started
+    kept = []
+    for doc in docs:
+        verdict = verdict_of(doc)
+        if verdict is None:
+            kept.append(doc)
+        else:
+            reason, detail = verdict
+            log.drop(step, reason, doc, detail=detail)
+    log.count(step, "in", len(docs))
+    log.count(step, "out", len(kept))
+    log.time(step, time.perf_counter() - started)
+    return kept
+
+
 def _decode(repo: str, raw: RawFile, probe: int, log: StepLog) -> FileDoc | None:
     text, reason, detail = decode_text(raw, probe)
     if text is None:
@@ -343,24 +371,17 @@ RULES: tuple[tuple[str, Rule], ...] = (
 def apply_rule(
     name: str, rule: Rule, docs: list[FileDoc], cfg: FilterConfig, log: StepLog
 ) -> list[FileDoc]:
-    started = time.perf_counter()
-    kept = []
     fault = fault_for(name)
-    for doc in docs:
+
+    def verdict(doc: FileDoc) -> Verdict:
         try:
             injected_fault(fault, name, doc.path)
             reason = rule(doc, cfg)
         except Exception as exc:  # one file's error costs that file only
-            log.drop(name, f"error:{name}", doc, detail=error_detail(exc))
-            continue
-        if reason is None:
-            kept.append(doc)
-        else:
-            log.drop(name, reason, doc)
-    log.count(name, "in", len(docs))
-    log.count(name, "out", len(kept))
-    log.time(name, time.perf_counter() - started)
-    return kept
+            return f"error:{name}", error_detail(exc)
+        return None if reason is None else (reason, "")
+
+    return filter_step(name, docs, log, verdict)
 
 
 def apply_rule_filters(docs: list[FileDoc], config: CorpusConfig, log: StepLog) -> list[FileDoc]:

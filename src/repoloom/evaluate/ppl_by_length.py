@@ -40,14 +40,11 @@ def long_sequences(data: str | Path, seq_len: int, samples: int) -> tuple[Any, d
     import numpy as np
     import torch
 
-    from repoloom.tokenize.shards import IndexedShard  # numpy: not at `repoloom` start-up
+    from repoloom.tokenize.shards import IndexedShard, find_shards  # numpy: not at start-up
 
     root = Path(data)
-    prefixes = sorted(p.with_suffix("") for p in root.rglob("*.idx")) if root.is_dir() else []
-    if not prefixes:
-        raise FileNotFoundError(f"no .bin/.idx token shards under {root}")
     rows: list[np.ndarray] = []
-    shards = [IndexedShard(p) for p in prefixes]
+    shards = [IndexedShard(p) for p in find_shards(root)]
     for shard in shards:
         for i in np.flatnonzero(shard.sizes >= seq_len + 1):
             if len(rows) < samples:

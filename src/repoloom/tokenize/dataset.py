@@ -1,4 +1,5 @@
-"""PyTorch dataset of fixed-length training windows over ``repoloom tokenize`` shards.
+"""PyTorch dataset of fixed-length training windows over ``repoloom tokenize`` shards (or bare
+Megatron ``.bin``/``.idx`` shards without a manifest, read in name order).
 
 API (the training code builds on it)::
 
@@ -17,7 +18,8 @@ The token stream
     documents of all shards in manifest order, or, when the run mixed corpora, the documents in
     the order of ``TOKENS/mix.npy`` (a deterministic shuffle that also interleaves corpora).
     Every document already ends with EOS; windows run across document boundaries (packing) and a
-    long document spans several windows, it is never cut away.
+    long document spans several windows, it is never cut away. A directory without a manifest
+    (bare shards from another tool) is its ``.bin``/``.idx`` shards concatenated in name order.
 Windows
     global sample ``g`` is tokens ``[g*seq_len, g*seq_len + seq_len + 1)`` of the stream (one token
     of overlap, as in Megatron): ``input_ids = w[:-1]``, ``labels = w[1:]``. There are
@@ -49,20 +51,26 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from repoloom.tokenize.shards import IndexedShard
+from repoloom.tokenize.shards import IndexedShard, find_shards
 
 
 class TokenStream:
-    """Random access to the concatenated token stream of a ``repoloom tokenize`` output."""
+    """Random access to the concatenated token stream of a ``repoloom tokenize`` output, or of
+    bare Megatron shards without a manifest (another tool's output: the shards in name order,
+    ``eos_id`` None)."""
 
     def __init__(self, path: str | Path, *, use_mix: bool = True) -> None:
         self.path = Path(path)
         manifest_path = self.path / "manifest.json"
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"{manifest_path}: not a repoloom tokenize output")
-        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
-        self.shards = [IndexedShard(self.path / s["prefix"]) for s in self.manifest["shards"]]
-        self.eos_id = int(self.manifest["eos_id"])
+        self.manifest: dict[str, Any] = {}
+        self.eos_id: int | None = None
+        if manifest_path.is_file():
+            self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            prefixes = [self.path / s["prefix"] for s in self.manifest["shards"]]
+            self.eos_id = int(self.manifest["eos_id"])
+        else:
+            prefixes = find_shards(self.path)
+        self.shards = [IndexedShard(p) for p in prefixes]
         mix = self.manifest.get("mix")
         if use_mix and mix:
             table = np.load(self.path / mix["file"], allow_pickle=False)

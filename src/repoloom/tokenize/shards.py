@@ -82,6 +82,21 @@ def write_shard(prefix: Path, documents: Iterable[np.ndarray], dtype: np.dtype) 
     return len(sizes), int(sizes_arr.sum(dtype=np.int64))
 
 
+def find_shards(path: str | Path) -> list[Path]:
+    """The prefixes of the Megatron shards at ``path`` (one ``.bin``/``.idx`` file, or every
+    ``.idx`` below a directory, sorted by name): how bare shards written by another tool are
+    read."""
+    root = Path(path)
+    if root.is_file() and root.suffix in (".bin", ".idx"):
+        return [root.with_suffix("")]
+    if not root.is_dir():
+        raise FileNotFoundError(f"token data not found: {root}")
+    prefixes = sorted(p.with_suffix("") for p in root.rglob("*.idx"))
+    if not prefixes:
+        raise FileNotFoundError(f"no .bin/.idx token shards under {root}")
+    return prefixes
+
+
 class IndexedShard:
     """Read-only memory-mapped view of one ``.bin``/``.idx`` pair."""
 

@@ -2,12 +2,11 @@
 
 The trainer consumes any iterable of windows, dicts with LongTensor ``input_ids`` and ``labels``
 of the same length where ``labels[t]`` is the target of position ``t`` (already shifted; -100 is
-ignored). For a ``repoloom tokenize`` output (a directory with ``manifest.json``) the windows come
-from the tokenize part's ``repoloom.tokenize.dataset.TokenWindowDataset``; a directory of bare
-Megatron ``.bin/.idx`` shards without a manifest (e.g. written by another tool) is read by
-:class:`ShardWindows`, which follows the same contract.
+ignored). They come from the tokenize part's ``repoloom.tokenize.dataset.TokenWindowDataset``,
+which reads a ``repoloom tokenize`` output (a directory with ``manifest.json``) or a directory of
+bare Megatron ``.bin/.idx`` shards without a manifest (e.g. written by another tool).
 
-The contract (both readers): global window ``g`` is tokens ``[g*L, g*L + L + 1)`` of the stream;
+The contract: global window ``g`` is tokens ``[g*L, g*L + L + 1)`` of the stream;
 the windows ``g >= start_index`` are dealt round robin, rank ``r`` of ``W`` getting
 ``start_index + r + k*W``. So a global batch of a W-process run holds exactly the windows of the
 same global batch of a 1-process run, and the data position to resume from is one number, the
@@ -31,70 +30,6 @@ DatasetFactory = Callable[[int, int, int, int], Iterable[Window]]
 """``factory(rank, world_size, start_index, epoch)`` -> that rank's windows from ``start_index``."""
 
 
-class ShardWindows:
-    """Windows of ``seq_len + 1`` tokens over the concatenation of all ``*.bin`` shards in a
-    directory (sorted by name; dtype from the Megatron ``.idx`` header). Consecutive windows share
-    one token, as in Megatron's GPT dataset; rank ``r`` gets global windows
-    ``start_index + r + k * world_size``."""
-
-    def __init__(
-        self,
-        path: str | Path,
-        seq_len: int,
-        rank: int = 0,
-        world_size: int = 1,
-        start_index: int = 0,
-        order: np.ndarray | None = None,
-    ) -> None:
-        from repoloom.tokenize.shards import IndexedShard
-
-        root = Path(path)
-        if root.is_file() and root.suffix in (".bin", ".idx"):
-            prefixes = [root.with_suffix("")]
-        elif root.is_dir():
-            prefixes = sorted(p.with_suffix("") for p in root.rglob("*.idx"))
-        else:
-            raise FileNotFoundError(f"token data not found: {root}")
-        if not prefixes:
-            raise FileNotFoundError(f"no .bin/.idx token shards under {root}")
-        self.shards = [IndexedShard(p) for p in prefixes]
-        self.offsets = np.cumsum([0] + [s.n_tokens for s in self.shards])
-        self.n_tokens = int(self.offsets[-1])
-        self.seq_len = seq_len
-        self.rank, self.world_size, self.start_index = rank, world_size, start_index
-        self.n_windows = max(0, (self.n_tokens - 1) // seq_len)
-        self.order = order  # order[p]: the window read at position p (None: stream order)
-        if self.n_windows < world_size:
-            raise ValueError(
-                f"{root}: {self.n_tokens} tokens make {self.n_windows} windows of {seq_len}; "
-                f"need at least one per process ({world_size})"
-            )
-
-    def _tokens(self, start: int, stop: int) -> np.ndarray:
-        parts = []
-        shard = int(np.searchsorted(self.offsets, start, side="right")) - 1
-        while start < stop:
-            lo = start - int(self.offsets[shard])
-            hi = min(stop, int(self.offsets[shard + 1])) - int(self.offsets[shard])
-            parts.append(np.asarray(self.shards[shard].tokens[lo:hi], dtype=np.int64))
-            start += hi - lo
-            shard += 1
-        return np.concatenate(parts)
-
-    def __len__(self) -> int:
-        return len(range(self.start_index + self.rank, self.n_windows, self.world_size))
-
-    def __iter__(self) -> Iterator[Window]:
-        import torch
-
-        for p in range(self.start_index + self.rank, self.n_windows, self.world_size):
-            g = p if self.order is None else int(self.order[p])
-            toks = torch.from_numpy(
-                self._tokens(g * self.seq_len, g * self.seq_len + self.seq_len + 1)
-            )
-            yield {"input_ids": toks[:-1], "labels": toks[1:]}
-
-
 def window_order(n_windows: int, seed: int, epoch: int) -> np.ndarray:
     """The pretraining shuffle: a permutation of the windows, fixed by (seed, epoch), so every
     rank and every resumed run computes the same one."""
@@ -104,34 +39,34 @@ def window_order(n_windows: int, seed: int, epoch: int) -> np.ndarray:
 def token_dataset_factory(
     path: str | Path, seq_len: int, shuffle_seed: int | None = None
 ) -> DatasetFactory:
-    """Factory of per-rank window datasets over a token directory: ``TokenWindowDataset`` for a
-    ``repoloom tokenize`` output (``manifest.json``), :class:`ShardWindows` for bare shards.
+    """Factory of per-rank window datasets (``TokenWindowDataset``) over a token directory: a
+    ``repoloom tokenize`` output (``manifest.json``) or bare shards.
 
     ``shuffle_seed``: read each epoch's windows in the order :func:`window_order` gives (packed
     samples are long: a repository-level sample fills hundreds of consecutive windows, which in
     stream order would make whole batches of one repository); None: stream order."""
-    root = Path(path)
-    if not root.exists():
-        raise FileNotFoundError(f"token data not found: {root}")
-    if (root / "manifest.json").is_file():
-        from repoloom.tokenize.dataset import TokenWindowDataset
+    from repoloom.tokenize.dataset import TokenWindowDataset
 
-        dataset_class: Any = TokenWindowDataset
-    else:
-        dataset_class = ShardWindows
-    probe = dataset_class(root, seq_len)
-    if len(probe) == 0:
+    root = Path(path)
+    probe = TokenWindowDataset(root, seq_len)
+    n_windows = len(probe)
+    if n_windows == 0:
         raise ValueError(f"{root}: fewer than {seq_len + 1} tokens, no training window")
     orders: dict[int, np.ndarray] = {}
 
     def make(rank: int, world_size: int, start_index: int, epoch: int = 0) -> Iterable[Window]:
+        if n_windows < world_size:
+            raise ValueError(
+                f"{root}: {probe.stream.n_tokens} tokens make {n_windows} windows of {seq_len}; "
+                f"need at least one per process ({world_size})"
+            )
         order = None
         if shuffle_seed is not None:
             if epoch not in orders:
                 orders.clear()  # one epoch's permutation in memory at a time
-                orders[epoch] = window_order(len(probe), shuffle_seed, epoch)
+                orders[epoch] = window_order(n_windows, shuffle_seed, epoch)
             order = orders[epoch]
-        return dataset_class(
+        return TokenWindowDataset(
             root, seq_len, rank=rank, world_size=world_size, start_index=start_index, order=order
         )
 

@@ -66,6 +66,7 @@ __all__ = [
     "SparseRows",
     "band_rows",
     "bucket_pairs",
+    "dedup_runs",
     "dedup_sequence",
     "duplicate_file_row",
     "duplicate_sample_row",
@@ -103,6 +104,12 @@ class DedupResult:
 
 def enabled(cfg: Any) -> bool:
     return bool(cfg.exact_samples or cfg.near)
+
+
+def dedup_runs(cfg: Any, n_samples: int) -> bool:
+    """Whether a build's dedup runs: some pass is on and there is a sample to compare. Every
+    executor asks this one question; where the answer is no, the report says ``enabled: false``."""
+    return n_samples > 0 and any(enabled(c) for c in pass_configs(cfg))
 
 
 def pass_configs(cfg: Any) -> tuple[Any, Any]:
@@ -254,16 +261,16 @@ def run_corpus_dedup(
     repos_dir: Path,
     work: Path,
     config: Any,
+    n_samples: int,
     workers: int = 1,
     progress: bool = False,
 ) -> DedupResult:
-    """Exact and near dedup of all samples of a build, on per-repository sample files (resumable;
-    see the module docstring and `dedup_sequence`). The file-level pass runs under
-    ``work/files``, the same stages over the files inside the samples."""
+    """Exact and near dedup of all ``n_samples`` samples of a build, on per-repository sample
+    files (resumable; see the module docstring and `dedup_sequence`). The file-level pass runs
+    under ``work/files``, the same stages over the files inside the samples."""
     cfg = config.dedup
-    file_cfg, sample_cfg = pass_configs(cfg)
     result = DedupResult(work=work, repos_dir=repos_dir)
-    if not (enabled(file_cfg) or enabled(sample_cfg)) or not keys:
+    if not dedup_runs(cfg, n_samples):
         result.stats = {"enabled": False}
         return result
     started = time.perf_counter()

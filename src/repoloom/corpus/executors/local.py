@@ -220,6 +220,7 @@ class LocalExecutor(Executor):
             self.repos_dir,
             self.work / "dedup",
             config,
+            n_samples=sum(s["samples"] for s in summaries),
             workers=self.workers,
             progress=self.progress,
         )

@@ -58,12 +58,11 @@ from repoloom.corpus.config import CorpusConfig
 from repoloom.corpus.decontam import get_index
 from repoloom.corpus.dedup import (
     SparseRows,
+    dedup_runs,
     dedup_sequence,
     duplicate_file_row,
     duplicate_sample_row,
-    enabled,
     file_pass_stats,
-    pass_configs,
     pass_stats,
     resolve_bands,
     resolve_clusters,
@@ -207,7 +206,7 @@ class RayExecutor(Executor):
         self.dropped = np.empty(0, dtype=np.int64)
         self.n_samples = sum(s["samples"] for s in summaries)
         cfg = config.dedup
-        if not any(enabled(c) for c in pass_configs(cfg)) or not self.n_samples:
+        if not dedup_runs(cfg, self.n_samples):
             return {"enabled": False}
 
         def file_pass(file_cfg: Any) -> dict:

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from repoloom.codebase.deps import PARSED_LANGUAGES, parse_dependencies
+from repoloom.codebase.languages import BY_NAME
 from repoloom.codebase.order import order_files
 from repoloom.codebase.render import render_file
 from repoloom.evaluate.crossfile.point import CrossfilePoint
@@ -58,7 +59,10 @@ _WORD = re.compile(r"\w+")
 
 
 def comment_prefix(language: str) -> str:
-    return "#" if language == "python" else "//"
+    """The line-comment prefix the context is rendered behind: the language table's first
+    comment prefix (CrossCodeEval's ``#`` for Python, ``//`` for Java, TypeScript and C#)."""
+    row = BY_NAME.get(language)
+    return row.comments[0] if row is not None else "//"
 
 
 def tokenize(text: str) -> list[str]:
